@@ -1,0 +1,242 @@
+"""The web application: `create_app(settings)` wires routes, auth, errors, limits and the workers."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import db
+from service.adapters.embedder import Embedder
+from service.auth import keys
+from service.auth.guards import current_principal
+from service.auth.routes import create_api_key
+from service.brands.routes import BrandController
+from service.config import Settings
+from service.drafts.routes import DraftController
+from service.errors import DomainError, UnsupportedMediaType
+from service.idempotency import IdempotencyMiddleware
+from service.knowledge import routes as knowledge_routes
+from service.knowledge.demo import load_demo_knowledge
+from service.logs import configure as configure_logs
+from service.posts import routes as post_routes
+from service.problems import TYPE_BASE
+from service.runtime import Runtime, start_runtime
+from service.worker import WorkerPool
+
+log = structlog.get_logger("service.app")
+
+
+def _problem(exc: DomainError) -> ProblemDetailsException:
+    extra = {"errors": exc.errors} if exc.errors else None
+    return ProblemDetailsException(
+        detail=exc.detail,
+        status_code=exc.status,
+        title=exc.title,
+        type_=TYPE_BASE + type(exc).__name__.lower(),
+        extra=extra,
+    )
+
+
+def _validation_problem(exc: ValidationException) -> ProblemDetailsException:
+    """Well-formed but invalid input: 422 naming each field that was wrong."""
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors.append({"field": item.get("key") or "body", "message": item.get("message", "invalid")})
+    fields = ", ".join(e["field"] for e in errors) or "body"
+    return ProblemDetailsException(
+        detail=f"invalid input in: {fields}",
+        status_code=422,
+        title="Invalid input",
+        type_=TYPE_BASE + "invalidinput",
+        extra={"errors": errors} if errors else None,
+    )
+
+
+def _http_problem(exc: HTTPException) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        detail=str(exc.detail), status_code=exc.status_code, headers=exc.headers, extra=exc.extra
+    )
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", path=request.scope.get("path"), method=request.method)
+    return Response(
+        {
+            "type": TYPE_BASE + "internal-error",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "an unexpected error occurred; it has been logged",
+        },
+        status_code=500,
+        media_type="application/problem+json",
+    )
+
+
+async def _require_json(request: Request[Any, Any, Any]) -> None:
+    """415 for request bodies that are not JSON on JSON routes (uploads check multipart themselves)."""
+    if request.method not in ("POST", "PATCH", "PUT") or request.route_handler.opt.get("multipart"):
+        return
+    has_body = (
+        request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
+    )
+    if not has_body:
+        return
+    media_type = request.content_type[0]
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {media_type or 'no content type'}"
+        )
+
+
+def _access_log(app: ASGIApp) -> ASGIApp:
+    """One log line a request: method, path, status, duration. No bodies, no headers."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status["code"],
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+    return middleware
+
+
+@get("/health", tags=["ops"], include_in_schema=True)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["ops"])
+async def ready(runtime: Runtime) -> Response[dict[str, Any]]:
+    checks: dict[str, str] = {}
+    for name, check in (("database", db.check_database(runtime.engine)), ("qdrant", runtime.vectors.check())):
+        try:
+            await check
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
+    checks["model"] = f"ok ({runtime.embedder.name})"
+    ok = all(v.startswith("ok") for v in checks.values())
+    return Response(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+def _runtime(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> Litestar:
+    settings = settings or Settings()
+    configure_logs(settings.log_level, settings.log_json)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings, embedder=embedder)
+        app.state.runtime = runtime
+        if settings.bootstrap_admin_key:
+            async with runtime.transaction() as session:
+                await keys.ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
+        if settings.load_demo_knowledge and settings.demo_dir.is_dir():
+            await load_demo_knowledge(runtime, settings.demo_dir)
+        pool = WorkerPool(runtime, settings.workers) if settings.workers > 0 else None
+        if pool:
+            pool.start()
+        log.info(
+            "service started",
+            database=runtime.engine.dialect.name,
+            qdrant="local" if runtime.vectors.local else "server",
+            llm=settings.llm_enabled,
+            workers=settings.workers,
+        )
+        try:
+            yield
+        finally:
+            if pool:
+                await pool.stop()
+            await runtime.close()
+
+    json_routes = Router(
+        path="/",
+        route_handlers=[
+            BrandController,
+            create_api_key,
+            post_routes.create_post,
+            post_routes.get_post,
+            post_routes.report_published,
+            post_routes.review_queue,
+            DraftController,
+            knowledge_routes.list_documents,
+            knowledge_routes.get_document,
+            knowledge_routes.delete_document,
+            knowledge_routes.search_knowledge,
+        ],
+        request_max_body_size=settings.max_json_bytes,
+    )
+    upload_routes = Router(
+        path="/",
+        route_handlers=[knowledge_routes.upload_document],
+        request_max_body_size=settings.max_upload_bytes,
+        opt={"multipart": True},
+    )
+    prometheus = PrometheusConfig(app_name="reply_service", group_path=True)
+    return Litestar(
+        route_handlers=[json_routes, upload_routes, health, ready, PrometheusController],
+        lifespan=[lifespan],
+        dependencies={
+            "runtime": Provide(_runtime, sync_to_thread=False),
+            "principal": Provide(current_principal, sync_to_thread=False),
+        },
+        before_request=_require_json,
+        middleware=[_access_log, IdempotencyMiddleware, prometheus.middleware],
+        plugins=[
+            ProblemDetailsPlugin(
+                ProblemDetailsConfig(
+                    enable_for_all_http_exceptions=True,
+                    exception_to_problem_detail_map={
+                        DomainError: _problem,
+                        ValidationException: _validation_problem,
+                        HTTPException: _http_problem,
+                    },
+                )
+            )
+        ],
+        exception_handlers={Exception: _internal_error},
+        openapi_config=OpenAPIConfig(title="Reply service", version="1.0.0", path="/schema"),
+        request_max_body_size=settings.max_upload_bytes,
+        debug=False,
+    )

@@ -1,0 +1,40 @@
+"""HTTP routes for brands (admin)."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, patch, post
+
+from service.auth.guards import allow
+from service.auth.keys import Principal
+from service.brands import service
+from service.brands.schemas import BrandIn, BrandOut, BrandPatch
+from service.errors import Forbidden
+from service.runtime import Runtime
+
+
+class BrandController(Controller):
+    path = "/v1/brands"
+    tags = ["brands"]
+
+    @post("/", guards=allow("admin"), status_code=201)
+    async def create_brand(self, data: BrandIn, runtime: Runtime, principal: Principal) -> BrandOut:
+        if principal.brands is not None:
+            raise Forbidden("creating a brand needs an admin key scoped to all brands")
+        async with runtime.transaction() as session:
+            return await service.create_brand(session, runtime.settings, data)
+
+    @get("/{slug:str}", guards=allow("admin", "agent", "integration"))
+    async def get_brand(self, slug: str, runtime: Runtime, principal: Principal) -> BrandOut:
+        principal.ensure_brand(slug)
+        async with runtime.transaction() as session:
+            return service.to_out(await service.get_by_slug(session, slug))
+
+    @patch("/{slug:str}", guards=allow("admin"))
+    async def patch_brand(
+        self, slug: str, data: BrandPatch, runtime: Runtime, principal: Principal
+    ) -> BrandOut:
+        principal.ensure_brand(slug)
+        async with runtime.transaction() as session:
+            out = await service.patch_brand(session, runtime.settings, slug, data)
+        runtime.state["brand_changed"] = slug
+        return out

@@ -1,0 +1,132 @@
+"""Request and response shapes for brands."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PRIORITIES = ("urgent", "high", "normal", "low")
+DEFAULT_SLA = {"urgent": 60, "high": 240, "normal": 720, "low": 2880}
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Voice(Strict):
+    formality: Literal["formal", "informal"] = "formal"
+    persona: str | None = Field(default=None, max_length=500)
+    signature: str | None = Field(default=None, max_length=200)
+    banned_phrases: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ChannelSettings(Strict):
+    max_chars: int | None = Field(default=None, ge=20, le=20000)
+
+
+class WebhookIn(Strict):
+    url: str = Field(max_length=2048)
+    secret: str | None = None
+
+
+class BrandSettings(Strict):
+    reply_to_praise: bool = False
+    retrieval_min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+def _check_hours(value: dict[str, list[list[str]]] | None) -> dict[str, list[list[str]]] | None:
+    if value is None:
+        return None
+    for day, spans in value.items():
+        if day not in DAYS:
+            raise ValueError(f"unknown weekday {day!r}; use {', '.join(DAYS)}")
+        for span in spans:
+            if len(span) != 2 or not all(_TIME.match(t) for t in span):
+                raise ValueError(f'{day}: each span is ["HH:MM", "HH:MM"], got {span!r}')
+            if span[0] >= span[1]:
+                raise ValueError(f"{day}: span {span!r} must open before it closes")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {value!r}") from exc
+    return value
+
+
+def _check_sla(value: dict[str, int] | None) -> dict[str, int] | None:
+    if value is None:
+        return None
+    for key, minutes in value.items():
+        if key not in PRIORITIES:
+            raise ValueError(f"unknown priority {key!r}; use {', '.join(PRIORITIES)}")
+        if minutes <= 0:
+            raise ValueError(f"{key}: minutes must be positive")
+    return value
+
+
+class BrandIn(Strict):
+    slug: str = Field(pattern=SLUG_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    language: str = Field(pattern=r"^[a-z]{2}$")
+    timezone: str = "UTC"
+    business_hours: dict[str, list[list[str]]] | None = None
+    holidays: list[date] = Field(default_factory=list, max_length=1000)
+    sla_minutes: dict[str, int] | None = None
+    voice: Voice = Field(default_factory=Voice)
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    webhook: WebhookIn | None = None
+    settings: BrandSettings = Field(default_factory=BrandSettings)
+
+    _hours = field_validator("business_hours")(_check_hours)
+    _tz = field_validator("timezone")(_check_timezone)
+    _sla = field_validator("sla_minutes")(_check_sla)
+
+
+class BrandPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
+    timezone: str | None = None
+    business_hours: dict[str, list[list[str]]] | None = None
+    holidays: list[date] | None = None
+    sla_minutes: dict[str, int] | None = None
+    voice: Voice | None = None
+    channels: dict[str, ChannelSettings] | None = None
+    webhook: WebhookIn | None = None
+    settings: BrandSettings | None = None
+
+    _hours = field_validator("business_hours")(_check_hours)
+    _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
+    _sla = field_validator("sla_minutes")(_check_sla)
+
+
+class WebhookOut(BaseModel):
+    url: str
+    enabled: bool
+    secret: str | None = Field(default=None, description="shown once, in the response that created it")
+
+
+class BrandOut(BaseModel):
+    id: str
+    slug: str
+    name: str
+    language: str
+    timezone: str
+    business_hours: dict[str, list[list[str]]] | None
+    holidays: list[date]
+    sla_minutes: dict[str, int]
+    voice: Voice
+    channels: dict[str, ChannelSettings]
+    settings: BrandSettings
+    webhook: WebhookOut | None
+    created_at: datetime
+    updated_at: datetime

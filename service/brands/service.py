@@ -1,0 +1,130 @@
+"""Brands: create, read, change; webhook URLs checked and secrets made here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.adapters.webhooks import UnsafeWebhookURL, check_url, new_secret, valid_secret
+from service.brands.schemas import DEFAULT_SLA, BrandIn, BrandOut, BrandPatch, WebhookIn, WebhookOut
+from service.config import Settings
+from service.errors import Conflict, InvalidInput, NotFound
+from service.models import Brand
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Brand:
+    brand = await session.scalar(sa.select(Brand).where(Brand.slug == slug))
+    if brand is None:
+        raise NotFound(f"no brand '{slug}'")
+    return brand
+
+
+async def get_by_id(session: AsyncSession, brand_id: str) -> Brand:
+    brand = await session.get(Brand, brand_id)
+    if brand is None:
+        raise NotFound(f"no brand with id '{brand_id}'")
+    return brand
+
+
+async def _webhook(settings: Settings, webhook: WebhookIn) -> tuple[str, str, bool]:
+    """Validated (url, secret, secret_was_generated)."""
+    try:
+        await check_url(
+            webhook.url,
+            allow_loopback=settings.webhook_allow_loopback,
+            allowed_networks=settings.webhook_allowed_networks,
+        )
+    except UnsafeWebhookURL as exc:
+        raise InvalidInput(
+            f"webhook.url refused: {exc}", errors=[{"field": "webhook.url", "message": str(exc)}]
+        ) from exc
+    if webhook.secret is None:
+        return webhook.url, new_secret(), True
+    if not valid_secret(webhook.secret):
+        message = "must be 'whsec_' followed by base64 of 24 to 64 random bytes"
+        raise InvalidInput(
+            f"webhook.secret {message}", errors=[{"field": "webhook.secret", "message": message}]
+        )
+    return webhook.url, webhook.secret, False
+
+
+def to_out(brand: Brand, *, shown_secret: str | None = None) -> BrandOut:
+    webhook = None
+    if brand.webhook_url:
+        webhook = WebhookOut(url=brand.webhook_url, enabled=not brand.webhook_disabled, secret=shown_secret)
+    return BrandOut.model_validate(
+        {
+            "id": brand.id,
+            "slug": brand.slug,
+            "name": brand.name,
+            "language": brand.language,
+            "timezone": brand.timezone,
+            "business_hours": brand.business_hours,
+            "holidays": brand.holidays,
+            "sla_minutes": {**DEFAULT_SLA, **(brand.sla_minutes or {})},
+            "voice": brand.voice or {},
+            "channels": brand.channels or {},
+            "settings": brand.settings or {},
+            "webhook": webhook,
+            "created_at": brand.created_at,
+            "updated_at": brand.updated_at,
+        }
+    )
+
+
+async def create_brand(session: AsyncSession, settings: Settings, data: BrandIn) -> BrandOut:
+    if await session.scalar(sa.select(Brand.id).where(Brand.slug == data.slug)):
+        raise Conflict(f"brand '{data.slug}' exists")
+    shown = None
+    brand = Brand(
+        slug=data.slug,
+        name=data.name,
+        language=data.language,
+        timezone=data.timezone,
+        business_hours=data.business_hours,
+        holidays=[d.isoformat() for d in data.holidays],
+        sla_minutes={**DEFAULT_SLA, **(data.sla_minutes or {})},
+        voice=data.voice.model_dump(),
+        channels={k: v.model_dump() for k, v in data.channels.items()},
+        settings=data.settings.model_dump(),
+    )
+    if data.webhook is not None:
+        brand.webhook_url, brand.webhook_secret, generated = await _webhook(settings, data.webhook)
+        shown = brand.webhook_secret if generated else None
+    session.add(brand)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"brand '{data.slug}' exists") from exc
+    return to_out(brand, shown_secret=shown)
+
+
+async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data: BrandPatch) -> BrandOut:
+    brand = await get_by_slug(session, slug)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    shown = None
+    for field in ("name", "language", "timezone", "business_hours"):
+        if field in changes:
+            setattr(brand, field, changes[field])
+    if data.holidays is not None:
+        brand.holidays = [d.isoformat() for d in data.holidays]
+    if data.sla_minutes is not None:
+        brand.sla_minutes = {**DEFAULT_SLA, **(brand.sla_minutes or {}), **data.sla_minutes}
+    if data.voice is not None:
+        brand.voice = data.voice.model_dump()
+    if data.channels is not None:
+        brand.channels = {k: v.model_dump() for k, v in data.channels.items()}
+    if data.settings is not None:
+        brand.settings = {**(brand.settings or {}), **data.settings.model_dump(exclude_unset=True)}
+    if "webhook" in changes:
+        if data.webhook is None:
+            brand.webhook_url, brand.webhook_secret = None, None
+        else:
+            brand.webhook_url, brand.webhook_secret, generated = await _webhook(settings, data.webhook)
+            brand.webhook_disabled = False
+            shown = brand.webhook_secret if generated else None
+    await session.flush()
+    return to_out(brand, shown_secret=shown)

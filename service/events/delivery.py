@@ -1,0 +1,76 @@
+"""Delivering outbox events to the brand's webhook, signed per Standard Webhooks, retried until 2xx."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import sqlalchemy as sa
+
+from service.adapters.webhooks import UnsafeWebhookURL, check_url
+from service.jobs import queue
+from service.models import Brand, Event, utcnow
+from service.runtime import Runtime
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not answer 2xx; the job retries with backoff."""
+
+
+async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
+    async with runtime.transaction() as session:
+        event = await session.get(Event, lease.payload["event_id"])
+        brand = await session.get(Brand, event.brand_id) if event else None
+        if event is None or brand is None or event.status == "delivered":
+            await queue.complete(session, lease)
+            return
+        if not brand.webhook_url or not brand.webhook_secret or brand.webhook_disabled:
+            event.status = "skipped"
+            event.last_error = "the brand has no enabled webhook"
+            await queue.complete(session, lease)
+            return
+        url, secret = brand.webhook_url, brand.webhook_secret
+        body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        event_id = event.id
+
+    settings = runtime.settings
+    error: str | None = None
+    status_code = 0
+    try:
+        # Checked again at delivery: DNS may now point somewhere it did not when the URL was set.
+        await check_url(
+            url,
+            allow_loopback=settings.webhook_allow_loopback,
+            allowed_networks=settings.webhook_allowed_networks,
+        )
+        status_code = (await runtime.webhooks.send(url, secret, event_id, body)).status_code
+    except UnsafeWebhookURL as exc:
+        error = f"refused: {exc}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+
+    async with runtime.transaction() as session:
+        event = await session.get(Event, event_id)
+        assert event is not None
+        event.attempts += 1
+        if error is None and 200 <= status_code < 300:
+            event.status, event.delivered_at, event.last_error = "delivered", utcnow(), None
+            if not await queue.complete(session, lease):
+                raise queue.LeaseLost(lease.id)
+            return
+        if status_code == 410:
+            # The receiver says the endpoint is gone for good: stop sending to it.
+            await session.execute(
+                sa.update(Brand).where(Brand.id == event.brand_id).values(webhook_disabled=True)
+            )
+            event.status, event.last_error = "failed", "receiver answered 410 Gone; webhook disabled"
+            await queue.complete(session, lease)
+            return
+        event.last_error = error or f"receiver answered HTTP {status_code}"
+        if error and error.startswith("refused"):
+            event.status = "failed"
+            await queue.complete(session, lease)
+            return
+        if lease.last_attempt:
+            event.status = "failed"
+    raise DeliveryFailed(event.last_error or "delivery failed")

@@ -1,0 +1,27 @@
+"""Outbound events: written in the caller's transaction (the outbox), delivered later by a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.jobs import queue
+from service.models import Brand, Event, utcnow
+
+EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready")
+
+
+def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, Any]) -> Event | None:
+    """Record an event for the brand's webhook; nothing is recorded when the brand has none."""
+    assert event_type in EVENT_TYPES, event_type
+    if not brand.webhook_url or brand.webhook_disabled:
+        return None
+    event = Event(
+        brand_id=brand.id,
+        type=event_type,
+        payload={"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
+    )
+    session.add(event)
+    queue.enqueue(session, "deliver_event", {"event_id": event.id}, max_attempts=12)
+    return event

@@ -1,0 +1,162 @@
+"""The durable job table: enqueue inside the caller's transaction, take with a lease, retry with backoff.
+
+A job is taken by one atomic UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING, so on
+PostgreSQL many workers take jobs side by side without taking one twice; on SQLite the single writer
+makes the same statement atomic. A worker that dies leaves its job 'running' with a lease that runs out;
+the next worker takes it again. Finishing is conditional on still holding the lease (`locked_by` and
+`attempts` unchanged), so a worker whose lease was taken over cannot commit its result a second time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import Job, utcnow
+
+# Wake-ups for in-process workers so a job enqueued by this process starts without waiting for a poll.
+_listeners: list[Any] = []
+
+
+def add_listener(callback: Any) -> None:
+    _listeners.append(callback)
+
+
+def remove_listener(callback: Any) -> None:
+    if callback in _listeners:
+        _listeners.remove(callback)
+
+
+def notify() -> None:
+    for callback in list(_listeners):
+        callback()
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A job taken by one worker; pass it back to complete/fail."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    worker_id: str
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    max_attempts: int = 8,
+    delay_s: float = 0.0,
+) -> Job:
+    """Add a job to the caller's transaction: it exists exactly when the caller's change commits."""
+    job = Job(
+        kind=kind,
+        payload=payload,
+        max_attempts=max_attempts,
+        run_at=utcnow() + timedelta(seconds=delay_s),
+    )
+    session.add(job)
+    return job
+
+
+async def take(
+    session: AsyncSession, worker_id: str, *, lease_s: float, kinds: list[str] | None = None, limit: int = 1
+) -> list[Lease]:
+    """Lease up to `limit` ready jobs (queued and due, or running with an expired lease)."""
+    now = utcnow()
+    ready = sa.or_(
+        sa.and_(Job.status == "queued", Job.run_at <= now),
+        sa.and_(Job.status == "running", Job.lease_until < now),
+    )
+    candidates = sa.select(Job.id).where(ready).order_by(Job.run_at, Job.id).limit(limit)
+    if kinds:
+        candidates = candidates.where(Job.kind.in_(kinds))
+    candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        sa.update(Job)
+        .where(Job.id.in_(candidates.scalar_subquery()))
+        .where(ready)
+        .values(
+            status="running",
+            attempts=Job.attempts + 1,
+            locked_by=worker_id,
+            lease_until=now + timedelta(seconds=lease_s),
+        )
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).all()
+    return [Lease(r.id, r.kind, dict(r.payload or {}), r.attempts, r.max_attempts, worker_id) for r in rows]
+
+
+def _held(lease: Lease) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        Job.id == lease.id,
+        Job.status == "running",
+        Job.locked_by == lease.worker_id,
+        Job.attempts == lease.attempts,
+    )
+
+
+async def extend(session: AsyncSession, lease: Lease, lease_s: float) -> bool:
+    result = await session.execute(
+        sa.update(Job).where(_held(lease)).values(lease_until=utcnow() + timedelta(seconds=lease_s))
+    )
+    return _rowcount(result) == 1
+
+
+async def complete(session: AsyncSession, lease: Lease) -> bool:
+    """Mark done inside the caller's transaction. False means the lease was lost: roll back."""
+    result = await session.execute(
+        sa.update(Job).where(_held(lease)).values(status="done", finished_at=utcnow(), lease_until=None)
+    )
+    return _rowcount(result) == 1
+
+
+def backoff_s(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter: attempt 1 waits up to 1 s, attempt 9 up to 256 s."""
+    return random.uniform(0, min(cap, base * 2 ** (attempts - 1)))
+
+
+async def fail(session: AsyncSession, lease: Lease, error: str, *, retry: bool = True) -> str:
+    """Record a failure; retried later with backoff, or 'failed' for good. Returns the new status."""
+    final = not retry or lease.last_attempt
+    status = "failed" if final else "queued"
+    values: dict[str, Any] = {"status": status, "last_error": error[:2000], "lease_until": None}
+    if final:
+        values["finished_at"] = utcnow()
+    else:
+        values["run_at"] = utcnow() + timedelta(seconds=backoff_s(lease.attempts))
+    await session.execute(sa.update(Job).where(_held(lease)).values(**values))
+    return status
+
+
+async def stats(session: AsyncSession) -> dict[str, int]:
+    rows = (await session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))).all()
+    return {status: int(count) for status, count in rows}
+
+
+async def purge_finished(session: AsyncSession, older_than: datetime) -> int:
+    result = await session.execute(sa.delete(Job).where(Job.status == "done", Job.finished_at < older_than))
+    return _rowcount(result)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class LeaseLost(Exception):
+    """Another worker took this job over (our lease ran out): our result must not be committed."""

@@ -1,0 +1,262 @@
+"""Knowledge documents and past answers: upload, durable indexing with progress, atomic replace, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.adapters.embedder import aencode
+from service.adapters.vectors import VectorPoint, point_id
+from service.errors import InvalidDocument, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.jobs import queue
+from service.knowledge.chunking import chunk_document
+from service.knowledge.parsers import ParsedDocument, ParseLimits, detect_format, parse_document
+from service.knowledge.schemas import DocumentOut
+from service.models import Brand, Document, Draft, Post
+from service.runtime import Runtime
+
+EMBED_BATCH = 64
+
+
+def to_out(doc: Document) -> DocumentOut:
+    return DocumentOut(
+        id=doc.id,
+        filename=doc.filename,
+        kind=doc.kind,
+        status=doc.status,  # type: ignore[arg-type]
+        version=doc.version,
+        chunks=doc.chunks_total if doc.status == "ready" else doc.chunks_done,
+        chunks_done=doc.chunks_done,
+        chunks_total=doc.chunks_total,
+        error=doc.error,
+        created_at=doc.created_at,
+        updated_at=doc.updated_at,
+    )
+
+
+async def upload(
+    session: AsyncSession,
+    brand: Brand,
+    filename: str,
+    data: bytes,
+    *,
+    content_type: str | None,
+    kind: str | None,
+    max_bytes: int,
+) -> Document:
+    """Store the file and its indexing job in one transaction. The same filename replaces the old version
+    (searches keep seeing the old one until the new one is fully indexed); the same content is a no-op."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"file is {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        detect_format(filename, data, content_type)
+    except InvalidDocument as exc:
+        raise UnsupportedMediaType(exc.detail) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    doc = await session.scalar(
+        sa.select(Document).where(Document.brand_id == brand.id, Document.filename == filename)
+    )
+    if doc is not None and doc.sha256 == digest and doc.kind == kind and doc.status != "failed":
+        return doc
+    if doc is None:
+        doc = Document(brand_id=brand.id, filename=filename, sha256=digest, version=1)
+        session.add(doc)
+    else:
+        doc.version += 1
+        doc.sha256 = digest
+    doc.kind, doc.content_type, doc.content = kind, content_type, data
+    doc.status, doc.error, doc.chunks_done, doc.chunks_total = "processing", None, 0, 0
+    await session.flush()
+    queue.enqueue(session, "index_document", {"document_id": doc.id, "version": doc.version}, max_attempts=5)
+    return doc
+
+
+async def get(session: AsyncSession, brand: Brand, document_id: str) -> Document:
+    doc = await session.get(Document, document_id)
+    if doc is None or doc.brand_id != brand.id:
+        raise NotFound(f"no document '{document_id}' in brand '{brand.slug}'")
+    return doc
+
+
+async def list_documents(session: AsyncSession, brand: Brand) -> list[Document]:
+    rows = await session.scalars(
+        sa.select(Document).where(Document.brand_id == brand.id).order_by(Document.created_at)
+    )
+    return list(rows)
+
+
+async def delete(session: AsyncSession, brand: Brand, document_id: str) -> None:
+    """The row goes now (searches stop seeing its hits at once); its points go in a durable job."""
+    doc = await get(session, brand, document_id)
+    await session.delete(doc)
+    queue.enqueue(session, "delete_vectors", {"brand_id": brand.id, "document_id": document_id})
+
+
+@dataclass(frozen=True)
+class _Entry:
+    source_id: str
+    kind: str
+    title: str
+    text: str
+    embed_text: str
+    url: str | None = None
+    page: int | None = None
+    question: str | None = None
+
+
+def _entries(parsed: ParsedDocument, filename: str) -> list[_Entry]:
+    if parsed.kind == "faq":
+        return [
+            _Entry(
+                source_id=faq.source_id,
+                kind="faq",
+                title=faq.question,
+                text=faq.answer,
+                embed_text=f"{faq.question}\n{faq.answer}",
+                url=faq.url,
+                question=faq.question,
+            )
+            for faq in parsed.faqs
+        ]
+    return [
+        _Entry(
+            source_id=f"{filename}#{chunk.ordinal}",
+            kind="doc",
+            title=chunk.title,
+            text=chunk.text,
+            embed_text=f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text,
+            page=chunk.page,
+        )
+        for chunk in chunk_document(parsed)
+    ]
+
+
+async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
+    document_id, version = lease.payload["document_id"], int(lease.payload["version"])
+    async with runtime.transaction() as session:
+        doc = await session.get(Document, document_id, options=[sa.orm.undefer(Document.content)])
+        if doc is None or doc.version != version:
+            # Deleted, or replaced by a newer upload whose own job will index it.
+            await queue.complete(session, lease)
+            return
+        brand_id, filename, data = doc.brand_id, doc.filename, doc.content or b""
+        content_type, kind = doc.content_type, doc.kind
+    try:
+        parsed = await asyncio.to_thread(
+            parse_document, filename, data, content_type=content_type, kind=kind, limits=ParseLimits()
+        )
+        entries = _entries(parsed, filename)
+        if not entries:
+            raise InvalidDocument("the document has no text to index")
+    except InvalidDocument as exc:
+        async with runtime.transaction() as session:
+            await session.execute(
+                sa.update(Document)
+                .where(Document.id == document_id, Document.version == version)
+                .values(status="failed", error=exc.detail)
+            )
+            await queue.complete(session, lease)
+        return
+
+    async with runtime.transaction() as session:
+        await session.execute(
+            sa.update(Document)
+            .where(Document.id == document_id, Document.version == version)
+            .values(kind=parsed.kind, chunks_total=len(entries), chunks_done=0)
+        )
+    for start in range(0, len(entries), EMBED_BATCH):
+        batch = entries[start : start + EMBED_BATCH]
+        vectors = await aencode(runtime.embedder, [e.embed_text for e in batch])
+        await runtime.vectors.upsert(
+            [
+                VectorPoint(
+                    id=point_id(document_id, str(version), entry.source_id),
+                    vector=vector,
+                    payload={
+                        "brand_id": brand_id,
+                        "document_id": document_id,
+                        "version": version,
+                        "kind": entry.kind,
+                        "source_id": entry.source_id,
+                        "title": entry.title,
+                        "text": entry.text,
+                        "url": entry.url,
+                        "page": entry.page,
+                        "question": entry.question,
+                    },
+                )
+                for entry, vector in zip(batch, vectors, strict=True)
+            ]
+        )
+        async with runtime.transaction() as session:
+            await session.execute(
+                sa.update(Document)
+                .where(Document.id == document_id, Document.version == version)
+                .values(chunks_done=start + len(batch))
+            )
+            await queue.extend(session, lease, runtime.settings.job_lease_s)
+
+    # The flip: one UPDATE makes the new version the one searches see.
+    async with runtime.transaction() as session:
+        result = await session.execute(
+            sa.update(Document)
+            .where(Document.id == document_id, Document.version == version)
+            .values(status="ready", active_version=version, error=None)
+        )
+        flipped = bool(getattr(result, "rowcount", 0))
+        if not await queue.complete(session, lease):
+            raise queue.LeaseLost(lease.id)
+    if flipped:
+        await runtime.vectors.delete(brand_id, document_id=document_id, keep_version=version)
+
+
+async def delete_vectors(runtime: Runtime, lease: queue.Lease) -> None:
+    await runtime.vectors.delete(lease.payload["brand_id"], document_id=lease.payload["document_id"])
+    async with runtime.transaction() as session:
+        await queue.complete(session, lease)
+
+
+def past_answer_source_id(draft_id: str) -> str:
+    return f"past:{draft_id}"
+
+
+async def learn_answer(runtime: Runtime, lease: queue.Lease) -> None:
+    """An approved reply becomes a past answer, indexed by the customer's post that it answered."""
+    draft_id = lease.payload["draft_id"]
+    async with runtime.transaction() as session:
+        row = (
+            await session.execute(
+                sa.select(Draft, Post).join(Post, Post.id == Draft.post_id).where(Draft.id == draft_id)
+            )
+        ).first()
+    if row is None:
+        async with runtime.transaction() as session:
+            await queue.complete(session, lease)
+        return
+    draft, post = row
+    vector = (await aencode(runtime.embedder, [post.text]))[0]
+    source_id = past_answer_source_id(draft.id)
+    await runtime.vectors.upsert(
+        [
+            VectorPoint(
+                id=point_id("past_answer", draft.id),
+                vector=vector,
+                payload={
+                    "brand_id": post.brand_id,
+                    "kind": "past_answer",
+                    "source_id": source_id,
+                    "title": post.text[:120],
+                    "text": draft.text,
+                    "question": post.text,
+                    "language": draft.language,
+                    "post_id": post.id,
+                },
+            )
+        ]
+    )
+    async with runtime.transaction() as session:
+        await queue.complete(session, lease)

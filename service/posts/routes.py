@@ -1,0 +1,49 @@
+"""HTTP routes for posts (integration; read also agent) and the review queue (agent)."""
+
+from __future__ import annotations
+
+from litestar import Response, get, post
+from litestar.params import Parameter
+
+from service.auth.guards import allow
+from service.auth.keys import Principal
+from service.jobs import queue
+from service.posts import service
+from service.posts.schemas import PostAccepted, PostIn, PostOut, PublishedIn, QueueOut
+from service.runtime import Runtime
+
+
+@post("/v1/posts", guards=allow("integration"), tags=["posts"], status_code=202)
+async def create_post(data: PostIn, runtime: Runtime, principal: Principal) -> Response[PostAccepted]:
+    async with runtime.transaction() as session:
+        row, created = await service.accept(session, principal, data)
+        body = PostAccepted(id=row.id, status=row.status)
+    if created:
+        queue.notify()
+    return Response(body, status_code=202 if created else 200)
+
+
+@get("/v1/posts/{post_id:str}", guards=allow("integration", "agent", "admin"), tags=["posts"])
+async def get_post(post_id: str, runtime: Runtime, principal: Principal) -> PostOut:
+    async with runtime.transaction() as session:
+        row, brand = await service.load(session, principal, post_id)
+        return service.post_out(row, brand.slug, await service.current_draft(session, row.id))
+
+
+@post("/v1/posts/{post_id:str}/published", guards=allow("integration"), tags=["posts"], status_code=200)
+async def report_published(
+    post_id: str, data: PublishedIn, runtime: Runtime, principal: Principal
+) -> PostOut:
+    async with runtime.transaction() as session:
+        return await service.mark_published(session, principal, post_id, data)
+
+
+@get("/v1/queue", guards=allow("agent"), tags=["review"])
+async def review_queue(
+    runtime: Runtime,
+    principal: Principal,
+    brand: str = Parameter(min_length=1, max_length=63),
+    limit: int = Parameter(default=50, ge=1, le=500),
+) -> QueueOut:
+    async with runtime.transaction() as session:
+        return QueueOut(items=await service.queue_for_brand(session, principal, brand, limit))

@@ -1,0 +1,128 @@
+"""Job workers: take leased jobs and hand each to the feature that does it. In-process with the API by
+default, or alone as `python -m service worker` (as many processes as you like, on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from service.drafts import pipeline
+from service.events.delivery import deliver_event
+from service.jobs import queue
+from service.knowledge.service import delete_vectors, index_document, learn_answer
+from service.runtime import Runtime
+
+log = structlog.get_logger("service.worker")
+
+Handler = Callable[[Runtime, queue.Lease], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {
+    "process_post": pipeline.process_post,
+    "redraft_post": pipeline.redraft_post,
+    "index_document": index_document,
+    "delete_vectors": delete_vectors,
+    "learn_answer": learn_answer,
+    "deliver_event": deliver_event,
+}
+# What to do when a job of this kind fails for good, so the failure is visible where users look.
+ON_FINAL_FAILURE: dict[str, Callable[[Runtime, queue.Lease, str], Awaitable[None]]] = {
+    "process_post": pipeline.mark_failed,
+    "redraft_post": pipeline.mark_failed,
+}
+
+
+class WorkerPool:
+    def __init__(self, runtime: Runtime, concurrency: int) -> None:
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _on_enqueue(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        queue.add_listener(self._on_enqueue)
+        self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Finish the jobs in hand (up to `grace_s`); a job cut off is taken again when its lease ends."""
+        self._stopping.set()
+        self._wake.set()
+        queue.remove_listener(self._on_enqueue)
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def run_until_stopped(self) -> None:
+        self.start()
+        await self._stopping.wait()
+
+    async def _run(self, index: int) -> None:
+        settings = self.runtime.settings
+        while not self._stopping.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("worker loop error")
+                worked = False
+            if not worked:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=settings.job_poll_s)
+
+    async def run_once(self) -> bool:
+        """Take and run one job; False when there was none."""
+        settings = self.runtime.settings
+        async with self.runtime.transaction() as session:
+            leases = await queue.take(session, self.worker_id, lease_s=settings.job_lease_s)
+        if not leases:
+            return False
+        await self._execute(leases[0])
+        return True
+
+    async def _heartbeat(self, lease: queue.Lease) -> None:
+        lease_s = self.runtime.settings.job_lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            async with self.runtime.transaction() as session:
+                if not await queue.extend(session, lease, lease_s):
+                    return
+
+    async def _execute(self, lease: queue.Lease) -> None:
+        handler = HANDLERS.get(lease.kind)
+        bound = log.bind(job_id=lease.id, kind=lease.kind, attempt=lease.attempts)
+        heartbeat = asyncio.create_task(self._heartbeat(lease))
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {lease.kind!r}")
+            await handler(self.runtime, lease)
+            bound.info("job done")
+        except queue.LeaseLost:
+            bound.warning("lease lost; another worker owns this job now")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            async with self.runtime.transaction() as session:
+                status = await queue.fail(session, lease, error, retry=handler is not None)
+            bound.warning("job failed", error=error, status=status)
+            if status == "failed" and lease.kind in ON_FINAL_FAILURE:
+                await ON_FINAL_FAILURE[lease.kind](self.runtime, lease, error)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat

@@ -1,0 +1,201 @@
+"""Shared fixtures: real databases (SQLite and the local PostgreSQL), real Qdrant local mode, the real
+embedding model (loaded once), the app from its factory, a fake OpenAI-compatible server, a webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from service.adapters.embedder import Embedder, load_embedder
+from service.app import create_app
+from service.config import Settings
+from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.receiver import WebhookReceiver
+
+PG_DSN = os.environ.get("REPLY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return load_embedder()
+
+
+async def _pg_available() -> bool:
+    try:
+        conn = await asyncpg.connect(PG_DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+async def create_pg_database() -> str:
+    """A fresh database on the local PostgreSQL; returns its URL."""
+    name = "reply_t_" + uuid.uuid4().hex[:12]
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return PG_DSN.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'reply.db'}"
+        return
+    if not await _pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN} (start it: pg_ctlcluster ... main start)")
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str) -> Any:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path,
+            "database_url": database_url,
+            "bootstrap_admin_key": ADMIN_KEY,
+            "webhook_allow_loopback": True,
+            "workers": 2,
+            "job_poll_s": 0.05,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(timeout_sleep_s=3.0) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    llm_server.reset()
+    yield llm_server
+    llm_server.reset()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as rec:
+        yield rec
+
+
+class Api:
+    """A thin test helper over the HTTP API: keys, brands, knowledge, posts, polling."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    async def key(self, role: str, brands: list[str] | str) -> dict[str, str]:
+        response = await self.client.post(
+            "/v1/api-keys", json={"name": f"{role} key", "role": role, "brands": brands}, headers=self.admin
+        )
+        assert response.status_code == 201, response.text
+        return {"Authorization": f"Bearer {response.json()['key']}"}
+
+    async def brand(self, slug: str, **fields: Any) -> dict[str, Any]:
+        body = {"slug": slug, "name": slug.title(), "language": "en", "timezone": "Europe/Berlin", **fields}
+        response = await self.client.post("/v1/brands", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def upload(
+        self, slug: str, filename: str, content: bytes, kind: str | None = None
+    ) -> dict[str, Any]:
+        data = {"kind": kind} if kind else None
+        response = await self.client.post(
+            f"/v1/brands/{slug}/documents", files={"file": (filename, content)}, data=data, headers=self.admin
+        )
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    async def wait_document(self, slug: str, doc_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        return await self.poll(
+            f"/v1/brands/{slug}/documents/{doc_id}",
+            self.admin,
+            lambda d: d["status"] != "processing",
+            timeout,
+        )
+
+    async def wait_post(
+        self,
+        post_id: str,
+        headers: dict[str, str],
+        statuses: tuple[str, ...] = ("drafted",),
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        return await self.poll(
+            f"/v1/posts/{post_id}",
+            headers,
+            lambda d: d["status"] in (*statuses, "failed", "no_reply_needed"),
+            timeout,
+        )
+
+    async def poll(self, path: str, headers: dict[str, str], done: Any, timeout: float) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            response = await self.client.get(path, headers=headers)
+            assert response.status_code == 200, response.text
+            body = dict(response.json())
+            if done(body):
+                return body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting on {path}: {body}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def make_client(make_settings: Any, embedder: Embedder) -> AsyncIterator[Any]:
+    clients: list[AsyncTestClient[Any]] = []
+
+    async def make(**overrides: Any) -> Api:
+        app = create_app(make_settings(**overrides), embedder=embedder)
+        client: AsyncTestClient[Any] = AsyncTestClient(app, raise_server_exceptions=False)
+        await client.__aenter__()
+        clients.append(client)
+        return Api(client)
+
+    yield make
+    for client in reversed(clients):
+        await client.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def api(make_client: Any) -> Api:
+    return await make_client()

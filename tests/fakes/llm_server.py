@@ -1,0 +1,546 @@
+"""Fake OpenAI-compatible chat-completions server (stdlib only) with deterministic replies and faults."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any, cast
+
+MODEL_ID = "fake-model"
+
+FAULT_KINDS: frozenset[str] = frozenset(
+    {"429", "500", "503", "timeout", "malformed", "bad_schema", "empty", "disconnect"}
+)
+
+GREETING = {"de": "Danke für Ihre Nachricht! ", "en": "Thanks for reaching out! "}
+HOLDING = {
+    "de": "Danke für Ihre Nachricht! Wir prüfen Ihr Anliegen und melden uns in Kürze bei Ihnen.",
+    "en": "Thanks for reaching out! We're looking into this and will get back to you shortly.",
+}
+SOURCE_TEXT_LIMIT = 200
+MALFORMED_CONTENT = '{"reply": "unterminated'
+
+_SOURCE_RE = re.compile(r"^\s*\[source:\s*([^\]]+?)\s*\]\s?(.*)$")
+_POST_RE = re.compile(r"^\s*POST:\s?(.*)$")
+_LANGUAGE_RE = re.compile(r"^\s*LANGUAGE:\s*([A-Za-z]+)")
+
+ReplyFn = Callable[[dict[str, Any]], str]
+
+
+# --------------------------------------------------------------------------- prompt parsing / replies
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """Text of one chat message; handles string content and lists of content parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "\n".join(str(p) for p in parts)
+    return ""
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return message_text(message)
+    return ""
+
+
+def parse_prompt(text: str) -> dict[str, Any]:
+    """Extract ``sources`` [(id, text)], ``post`` and ``language`` from a user prompt."""
+    sources: list[tuple[str, str]] = []
+    post: str | None = None
+    language = "en"
+    for line in text.splitlines():
+        if m := _SOURCE_RE.match(line):
+            sources.append((m.group(1), m.group(2).strip()))
+        elif (m := _POST_RE.match(line)) and post is None:
+            post = m.group(1).strip()
+        elif m := _LANGUAGE_RE.match(line):
+            language = m.group(1).lower()
+    return {"sources": sources, "post": post, "language": language}
+
+
+def wants_json(body: dict[str, Any]) -> bool:
+    fmt = body.get("response_format")
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+
+
+def default_reply(body: dict[str, Any]) -> str:
+    """The deterministic reply content for a chat-completions request body."""
+    parsed = parse_prompt(last_user_text(body))
+    lang = "de" if parsed["language"] == "de" else "en"
+    sources: list[tuple[str, str]] = parsed["sources"]
+    if sources:
+        source_id, source_text = sources[0]
+        reply = GREETING[lang] + source_text[:SOURCE_TEXT_LIMIT]
+        source_ids = [source_id]
+    else:
+        reply = HOLDING[lang]
+        source_ids = []
+    if wants_json(body):
+        return json.dumps({"reply": reply, "source_ids": source_ids}, ensure_ascii=False)
+    return reply
+
+
+def _count_tokens(text: str) -> int:
+    return len(text.split())
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeLLMServer) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # client went away (reset, broken pipe): normal for fault tests
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeLLM/1.0"
+
+    @property
+    def fake(self) -> FakeLLMServer:
+        return cast(_HTTPServer, self.server).fake
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        self.fake._track(self.connection, add=False)
+
+    # ---- helpers
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _send_error(
+        self,
+        status: int,
+        message: str,
+        err_type: str,
+        code: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        payload = {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+        self._send_json(status, payload, headers)
+
+    def _disconnect(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    # ---- routing
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/_control/requests":
+            self._send_json(200, self.fake.requests)
+            return
+        if path == "/v1/models":
+            self.fake._record("GET", path, self.headers.get("Authorization"), None, None)
+            self.fake._apply_delay()
+            created = int(time.time())
+            model = {"id": MODEL_ID, "object": "model", "created": created, "owned_by": "fake"}
+            self._send_json(200, {"object": "list", "data": [model]})
+            return
+        if path == f"/v1/models/{MODEL_ID}":
+            self._send_json(200, {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "fake"})
+            return
+        self._send_error(404, f"Unknown path {path}", "invalid_request_error", "not_found")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        body = self._read_json()
+        if path.startswith("/_control/"):
+            self._control(path, body if isinstance(body, dict) else {})
+            return
+        if path == "/v1/chat/completions":
+            self._chat(body)
+            return
+        self._send_error(404, f"Unknown path {path}", "invalid_request_error", "not_found")
+
+    def _control(self, path: str, body: dict[str, Any]) -> None:
+        fake = self.fake
+        try:
+            if path == "/_control/fault":
+                fake.inject_many(str(body.get("kind")), int(body.get("count", 1)))
+            elif path == "/_control/delay":
+                fake.set_delay(float(body.get("seconds", 0.0)))
+            elif path == "/_control/timeout_sleep":
+                fake.timeout_sleep_s = float(body.get("seconds", 5.0))
+            elif path == "/_control/reset":
+                fake.reset()
+            else:
+                self._send_error(404, f"Unknown control path {path}", "invalid_request_error", "not_found")
+                return
+        except (TypeError, ValueError) as exc:
+            self._send_error(400, str(exc), "invalid_request_error", None)
+            return
+        self._send_json(200, {"ok": True, "pending_faults": fake.pending_faults})
+
+    def _chat(self, body: Any) -> None:
+        fake = self.fake
+        auth = self.headers.get("Authorization")
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
+            fake._record("POST", "/v1/chat/completions", auth, body, None)
+            self._send_error(400, "Expected JSON with 'model' and 'messages'", "invalid_request_error", None)
+            return
+        fault = fake._next_fault()
+        fake._record("POST", "/v1/chat/completions", auth, body, fault)
+        fake._apply_delay()
+
+        if fault == "disconnect":
+            self._disconnect()
+            return
+        if fault == "429":
+            self._send_error(
+                429,
+                "Rate limit reached for fake-model. Please try again.",
+                "requests",
+                "rate_limit_exceeded",
+                {"retry-after": "0", "retry-after-ms": "0"},
+            )
+            return
+        if fault == "500":
+            self._send_error(500, "The server had an error processing your request.", "server_error", None)
+            return
+        if fault == "503":
+            self._send_error(503, "The engine is currently overloaded.", "server_error", "overloaded")
+            return
+        if fault == "timeout":
+            fake._sleep(fake.timeout_sleep_s)
+            if fake._stopping.is_set():
+                self._disconnect()
+                return
+
+        if fault == "malformed":
+            content = MALFORMED_CONTENT
+        elif fault == "bad_schema":
+            content = json.dumps({"answer": "missing the reply field", "source_ids": []})
+        elif fault == "empty":
+            content = ""
+        else:
+            content = fake._render(body)
+
+        if body.get("stream"):
+            self._stream(body, content)
+        else:
+            self._send_json(200, fake._completion(body, content))
+
+    def _stream(self, body: dict[str, Any], content: str) -> None:
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        model = str(body.get("model") or MODEL_ID)
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            return {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+
+        events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""}, None)]
+        pieces = re.findall(r"\S+\s*|\s+", content)
+        events += [chunk({"content": piece}, None) for piece in pieces]
+        events.append(chunk({}, "stop"))
+        stream_options = body.get("stream_options")
+        if isinstance(stream_options, dict) and stream_options.get("include_usage"):
+            usage_chunk = chunk({}, None)
+            usage_chunk["choices"] = []
+            usage_chunk["usage"] = self.fake._usage(body, content)
+            events.append(usage_chunk)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+            self.end_headers()
+            for event in events:
+                self._write_chunk(f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode())
+            self._write_chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+# --------------------------------------------------------------------------- public API
+
+
+class FakeLLMServer:
+    """In-process fake of the OpenAI chat-completions API, served from a background thread.
+
+    Usage::
+
+        with FakeLLMServer() as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="test")
+            server.inject("429")
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, timeout_sleep_s: float = 5.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout_sleep_s = timeout_sleep_s
+        self._lock = threading.Lock()
+        self._requests: list[dict[str, Any]] = []
+        self._faults: deque[str] = deque()
+        self._delay_s = 0.0
+        self._reply_fn: ReplyFn | None = None
+        self._conns: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle
+
+    def start(self) -> FakeLLMServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _HTTPServer((self.host, self.port), self)
+        self.port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    # ---- inspection
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Copy of the recorded API requests: ``{method, path, authorization, body, fault}`` each."""
+        with self._lock:
+            return [dict(r) for r in self._requests]
+
+    @property
+    def chat_requests(self) -> list[dict[str, Any]]:
+        """Bodies of the recorded chat-completions requests."""
+        return [r["body"] for r in self.requests if r["path"] == "/v1/chat/completions"]
+
+    @property
+    def pending_faults(self) -> list[str]:
+        with self._lock:
+            return list(self._faults)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # ---- behaviour control
+
+    def set_reply(self, fn: ReplyFn | None) -> None:
+        """Override the reply: ``fn(request_json) -> raw content string``; ``None`` restores the default."""
+        with self._lock:
+            self._reply_fn = fn
+
+    def reset_reply(self) -> None:
+        self.set_reply(None)
+
+    def inject(self, kind: str) -> None:
+        self.inject_many(kind, 1)
+
+    def inject_many(self, kind: str, n: int) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        with self._lock:
+            self._faults.extend([kind] * n)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def set_delay(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("delay must be >= 0")
+        with self._lock:
+            self._delay_s = float(seconds)
+
+    def reset(self) -> None:
+        """Clear faults, delay, reply override and recorded requests."""
+        with self._lock:
+            self._faults.clear()
+            self._delay_s = 0.0
+            self._reply_fn = None
+            self._requests.clear()
+
+    # ---- internals used by the handler
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    def _record(self, method: str, path: str, auth: str | None, body: Any, fault: str | None) -> None:
+        entry = {"method": method, "path": path, "authorization": auth, "body": body, "fault": fault}
+        with self._lock:
+            self._requests.append(entry)
+
+    def _next_fault(self) -> str | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def _apply_delay(self) -> None:
+        with self._lock:
+            delay = self._delay_s
+        if delay > 0:
+            self._sleep(delay)
+
+    def _sleep(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def _render(self, body: dict[str, Any]) -> str:
+        with self._lock:
+            fn = self._reply_fn
+        return fn(body) if fn is not None else default_reply(body)
+
+    def _usage(self, body: dict[str, Any], content: str) -> dict[str, int]:
+        prompt = sum(_count_tokens(message_text(m)) for m in body.get("messages", []) if isinstance(m, dict))
+        completion = _count_tokens(content)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": str(body.get("model") or MODEL_ID),
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": self._usage(body, content),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--timeout-sleep-s", type=float, default=5.0)
+    args = parser.parse_args(argv)
+
+    server = FakeLLMServer(args.host, args.port, timeout_sleep_s=args.timeout_sleep_s).start()
+    done = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    print(f"LISTENING {server.port}", flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

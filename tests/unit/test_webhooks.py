@@ -1,0 +1,77 @@
+"""Standard Webhooks signing and webhook URL safety."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+
+import pytest
+
+from service.adapters.webhooks import (
+    UnsafeWebhookURL,
+    _check_address,
+    check_url,
+    new_secret,
+    sign,
+    valid_secret,
+)
+
+
+def test_signature_matches_standard_webhooks_reference() -> None:
+    # The example from the Standard Webhooks specification's reference implementations.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    msg_id = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+    timestamp = 1614265330
+    body = b'{"test": 2432232314}'
+    assert sign(secret, msg_id, timestamp, body) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_new_secret_is_valid_and_random() -> None:
+    first, second = new_secret(), new_secret()
+    assert valid_secret(first) and first != second
+    assert len(base64.b64decode(first.removeprefix("whsec_"))) == 32
+    assert not valid_secret("whsec_" + base64.b64encode(b"short").decode())
+    assert not valid_secret("secret")
+    assert not valid_secret("whsec_not base64!")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "fe80::1",
+        "0.0.0.0",
+        "::",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "127.0.0.1",
+        "::1",
+        "fd00::1",
+        "224.0.0.1",
+        "::ffff:169.254.169.254",
+        "100.64.0.1",
+    ],
+)
+def test_refused_addresses(address: str) -> None:
+    with pytest.raises(UnsafeWebhookURL):
+        _check_address(ipaddress.ip_address(address), allow_loopback=False, allowed_networks=[])
+
+
+def test_allow_lists() -> None:
+    _check_address(ipaddress.ip_address("127.0.0.1"), allow_loopback=True, allowed_networks=[])
+    _check_address(ipaddress.ip_address("10.2.3.4"), allow_loopback=False, allowed_networks=["10.0.0.0/8"])
+    _check_address(ipaddress.ip_address("93.184.216.34"), allow_loopback=False, allowed_networks=[])
+    # Metadata stays refused whatever the operator allows.
+    with pytest.raises(UnsafeWebhookURL):
+        _check_address(
+            ipaddress.ip_address("169.254.169.254"), allow_loopback=True, allowed_networks=["169.254.0.0/16"]
+        )
+
+
+async def test_hostnames_are_resolved_before_checking() -> None:
+    with pytest.raises(UnsafeWebhookURL, match="loopback"):
+        await check_url("http://localhost:8080/hook", allow_loopback=False, allowed_networks=[])
+    await check_url("http://localhost:8080/hook", allow_loopback=True, allowed_networks=[])
+    with pytest.raises(UnsafeWebhookURL, match="does not resolve"):
+        await check_url("https://no-such-host.invalid/hook", allow_loopback=False, allowed_networks=[])
