@@ -35,7 +35,7 @@ from service.knowledge import routes as knowledge_routes
 from service.knowledge.demo import load_demo_knowledge
 from service.logs import configure as configure_logs
 from service.posts import routes as post_routes
-from service.problems import TYPE_BASE
+from service.problems import TYPE_BASE, encode, problem
 from service.runtime import Runtime, start_runtime
 from service.worker import WorkerPool
 
@@ -59,9 +59,9 @@ def _validation_problem(exc: ValidationException) -> ProblemDetailsException:
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             errors.append({"field": item.get("key") or "body", "message": item.get("message", "invalid")})
-    fields = ", ".join(e["field"] for e in errors) or "body"
+    detail = f"invalid input in: {', '.join(e['field'] for e in errors)}" if errors else str(exc.detail)
     return ProblemDetailsException(
-        detail=f"invalid input in: {fields}",
+        detail=detail,
         status_code=422,
         title="Invalid input",
         type_=TYPE_BASE + "invalidinput",
@@ -70,8 +70,14 @@ def _validation_problem(exc: ValidationException) -> ProblemDetailsException:
 
 
 def _http_problem(exc: HTTPException) -> ProblemDetailsException:
+    shape = problem(exc.status_code, str(exc.detail))
     return ProblemDetailsException(
-        detail=str(exc.detail), status_code=exc.status_code, headers=exc.headers, extra=exc.extra
+        detail=shape["detail"],
+        status_code=exc.status_code,
+        title=shape["title"],
+        type_=shape["type"],
+        headers=exc.headers,
+        extra=exc.extra if isinstance(exc.extra, dict) else None,
     )
 
 
@@ -103,6 +109,54 @@ async def _require_json(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type or 'no content type'}"
         )
+
+
+def _json_body_limit(limit: int) -> Any:
+    """413 for bodies over the JSON limit on everything but multipart uploads (which have the larger,
+    app-wide limit). Checks Content-Length first, and counts streamed bytes when there is none."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or scope["method"] not in ("POST", "PATCH", "PUT"):
+                await app(scope, receive, send)
+                return
+            headers = dict(scope.get("headers", []))
+            if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
+                await app(scope, receive, send)
+                return
+            if int(headers.get(b"content-length", b"0") or 0) > limit:
+                await _send_too_large(send, limit)
+                return
+            seen = 0
+
+            async def counted() -> Message:
+                nonlocal seen
+                message = await receive()
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge()
+                return message
+
+            try:
+                await app(scope, counted, send)
+            except _TooLarge:
+                await _send_too_large(send, limit)
+
+        return middleware
+
+    return factory
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    body = encode(problem(413, f"request body is larger than {limit} bytes"))
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _access_log(app: ASGIApp) -> ASGIApp:
@@ -190,7 +244,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 await pool.stop()
             await runtime.close()
 
-    json_routes = Router(
+    routes = Router(
         path="/",
         route_handlers=[
             BrandController,
@@ -200,29 +254,23 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             post_routes.report_published,
             post_routes.review_queue,
             DraftController,
+            knowledge_routes.upload_document,
             knowledge_routes.list_documents,
             knowledge_routes.get_document,
             knowledge_routes.delete_document,
             knowledge_routes.search_knowledge,
         ],
-        request_max_body_size=settings.max_json_bytes,
     )
-    upload_routes = Router(
-        path="/",
-        route_handlers=[knowledge_routes.upload_document],
-        request_max_body_size=settings.max_upload_bytes,
-        opt={"multipart": True},
-    )
-    prometheus = PrometheusConfig(app_name="reply_service", group_path=True)
+    prometheus = PrometheusConfig(app_name="reply_service", prefix="reply_service", group_path=True)
     return Litestar(
-        route_handlers=[json_routes, upload_routes, health, ready, PrometheusController],
+        route_handlers=[routes, health, ready, PrometheusController],
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(_runtime, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         before_request=_require_json,
-        middleware=[_access_log, IdempotencyMiddleware, prometheus.middleware],
+        middleware=[_access_log, _json_body_limit(settings.max_json_bytes), IdempotencyMiddleware, prometheus.middleware],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(

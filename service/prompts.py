@@ -21,5 +21,5 @@ def _environment(directory: str) -> jinja2.Environment:
     )
 
 
-def render(directory: Path, name: str, **context: Any) -> str:
-    return _environment(str(directory)).get_template(name).render(**context).strip()
+def render(directory: Path, template: str, **context: Any) -> str:
+    return _environment(str(directory)).get_template(template).render(**context).strip()

@@ -93,7 +93,8 @@ class WorkerPool:
             leases = await queue.take(session, self.worker_id, lease_s=settings.job_lease_s)
         if not leases:
             return False
-        await self._execute(leases[0])
+        for lease in leases:
+            await self._execute(lease)
         return True
 
     async def _heartbeat(self, lease: queue.Lease) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service.adapters.embedder import Embedder, load_embedder
 from service.app import create_app
@@ -88,7 +87,7 @@ def make_settings(tmp_path: Path, database_url: str) -> Any:
             "webhook_allow_loopback": True,
             "workers": 2,
             "job_poll_s": 0.05,
-            "log_level": "WARNING",
+            "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -180,20 +179,57 @@ class Api:
             await asyncio.sleep(0.05)
 
 
+class _Lifespan:
+    """Runs an app's lifespan in a task of its own: it is entered and exited in the same task, as anyio
+    requires, while the test (a different task) talks to the app on the same event loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.started = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async with self.app.lifespan():
+            self.started.set()
+            await self.stop.wait()
+
+    async def __aenter__(self) -> None:
+        self.task = asyncio.create_task(self._run())
+        waiter = asyncio.create_task(self.started.wait())
+        await asyncio.wait({self.task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if self.task.done():
+            waiter.cancel()
+            self.task.result()  # raises the startup error
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert self.task is not None
+        await self.task
+
+
 @pytest.fixture
 async def make_client(make_settings: Any, embedder: Embedder) -> AsyncIterator[Any]:
-    clients: list[AsyncTestClient[Any]] = []
+    """The app from its factory, its lifespan (workers included) and the HTTP client all on the test's
+    event loop: asyncpg connections cannot be shared across loops, as a portal thread would."""
+    lifespans: list[_Lifespan] = []
+    clients: list[httpx.AsyncClient] = []
 
     async def make(**overrides: Any) -> Api:
         app = create_app(make_settings(**overrides), embedder=embedder)
-        client: AsyncTestClient[Any] = AsyncTestClient(app, raise_server_exceptions=False)
-        await client.__aenter__()
+        lifespan = _Lifespan(app)
+        await lifespan.__aenter__()
+        lifespans.append(lifespan)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=30)
+        client.app = app  # type: ignore[attr-defined]
         clients.append(client)
         return Api(client)
 
     yield make
-    for client in reversed(clients):
-        await client.__aexit__(None, None, None)
+    for client in clients:
+        await client.aclose()
+    for lifespan in reversed(lifespans):
+        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture

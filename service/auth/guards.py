@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
@@ -29,6 +30,6 @@ def allow(*roles: str) -> list[Guard]:
     return [guard]
 
 
-def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    principal: Principal = connection.state.principal
+def current_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal = request.state.principal
     return principal

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.jobs import queue
-from service.models import Brand, Event, utcnow
+from service.models import Brand, Event, new_id, utcnow
 
 EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready")
 
@@ -18,6 +18,7 @@ def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, A
     if not brand.webhook_url or brand.webhook_disabled:
         return None
     event = Event(
+        id="msg_" + new_id(),
         brand_id=brand.id,
         type=event_type,
         payload={"type": event_type, "timestamp": utcnow().isoformat(), "data": data},

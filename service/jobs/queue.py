@@ -84,10 +84,16 @@ async def take(
     candidates = sa.select(Job.id).where(ready).order_by(Job.run_at, Job.id).limit(limit)
     if kinds:
         candidates = candidates.where(Job.kind.in_(kinds))
-    candidates = candidates.with_for_update(skip_locked=True)
+    # A materialized CTE is evaluated once. As a plain IN (subquery), PostgreSQL may run the subquery again
+    # per row, and with SKIP LOCKED each run can pick other rows: more than `limit` jobs would be taken.
+    chosen = (
+        candidates.with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     stmt = (
         sa.update(Job)
-        .where(Job.id.in_(candidates.scalar_subquery()))
+        .where(Job.id.in_(sa.select(chosen.c.id)))
         .where(ready)
         .values(
             status="running",

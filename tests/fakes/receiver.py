@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,3 +54,7 @@ class WebhookReceiver:
                     return list(self.received)
             time.sleep(0.05)
         raise AssertionError(f"expected {count} webhook requests, got {len(self.received)}")
+
+    async def wait_for_async(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """The same, without blocking an event loop that in-process workers run on."""
+        return await asyncio.to_thread(self.wait_for, count, timeout)

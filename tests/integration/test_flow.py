@@ -94,7 +94,7 @@ async def test_whole_path(api: Api, receiver: WebhookReceiver) -> None:
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
 
-    deliveries = receiver.wait_for(3)  # post.triaged, draft.ready, reply.approved
+    deliveries = await receiver.wait_for_async(3)  # post.triaged, draft.ready, reply.approved
     events = {json.loads(d["body"])["type"]: d for d in deliveries}
     assert set(events) == {"post.triaged", "draft.ready", "reply.approved"}
     approved_event = events["reply.approved"]
