@@ -1,4 +1,4 @@
-"""Entry points: `python -m service` (API with in-process workers), `python -m service worker` (workers only)."""
+"""Entry points: `python -m service` (API with in-process workers), `python -m service worker`."""
 
 from __future__ import annotations
 

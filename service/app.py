@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from litestar import Litestar, Request, Response, Router, get
@@ -19,10 +19,10 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import db
 from service.adapters.embedder import Embedder
+from service.asgi import ASGIApp, Message, Receive, Scope, Send
 from service.auth import keys
 from service.auth.guards import current_principal
 from service.auth.routes import create_api_key
@@ -153,9 +153,16 @@ class _TooLarge(Exception):
 
 async def _send_too_large(send: Send, limit: int) -> None:
     body = encode(problem(413, f"request body is larger than {limit} bytes"))
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -270,7 +277,15 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         before_request=_require_json,
-        middleware=[_access_log, _json_body_limit(settings.max_json_bytes), IdempotencyMiddleware, prometheus.middleware],
+        middleware=cast(
+            list[Any],
+            [
+                _access_log,
+                _json_body_limit(settings.max_json_bytes),
+                IdempotencyMiddleware,
+                prometheus.middleware,
+            ],
+        ),
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     job_lease_s: float = 60.0
     job_poll_s: float = 0.5
     job_max_attempts: int = 8
+    job_backoff_base_s: float = Field(
+        default=1.0, description="first retry waits up to this; doubles each time"
+    )
+    job_backoff_cap_s: float = 300.0
 
     max_json_bytes: int = 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024

@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import IntegrityError
 
+from service.asgi import ASGIApp, Message, Receive, Scope, Send
 from service.models import IdempotencyRecord, utcnow
 from service.problems import MEDIA_TYPE, encode, problem
 

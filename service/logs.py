@@ -1,4 +1,4 @@
-"""Structured logs (JSON lines by default). Never log post text, reply text or secrets: ids and counts only."""
+"""Structured logs (JSON lines by default). Never log post or reply text or secrets: ids and counts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import structlog
 
 def configure(level: str = "INFO", json_output: bool = True) -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "alembic.runtime.migration"):
+    for noisy in (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "httpcore2",
+        "sentence_transformers",
+        "transformers",
+        "alembic.runtime.migration",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
     structlog.configure(

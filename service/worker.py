@@ -119,7 +119,14 @@ class WorkerPool:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             async with self.runtime.transaction() as session:
-                status = await queue.fail(session, lease, error, retry=handler is not None)
+                status = await queue.fail(
+                    session,
+                    lease,
+                    error,
+                    retry=handler is not None,
+                    backoff_base_s=self.runtime.settings.job_backoff_base_s,
+                    backoff_cap_s=self.runtime.settings.job_backoff_cap_s,
+                )
             bound.warning("job failed", error=error, status=status)
             if status == "failed" and lease.kind in ON_FINAL_FAILURE:
                 await ON_FINAL_FAILURE[lease.kind](self.runtime, lease, error)

@@ -1,5 +1,5 @@
 """Shared fixtures: real databases (SQLite and the local PostgreSQL), real Qdrant local mode, the real
-embedding model (loaded once), the app from its factory, a fake OpenAI-compatible server, a webhook receiver."""
+embedding model (loaded once), the app from its factory, a fake OpenAI-compatible server, a receiver."""
 
 from __future__ import annotations
 
@@ -220,7 +220,9 @@ async def make_client(make_settings: Any, embedder: Embedder) -> AsyncIterator[A
         lifespan = _Lifespan(app)
         await lifespan.__aenter__()
         lifespans.append(lifespan)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=30)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=30
+        )
         client.app = app  # type: ignore[attr-defined]
         clients.append(client)
         return Api(client)

@@ -137,7 +137,15 @@ def backoff_s(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** (attempts - 1)))
 
 
-async def fail(session: AsyncSession, lease: Lease, error: str, *, retry: bool = True) -> str:
+async def fail(
+    session: AsyncSession,
+    lease: Lease,
+    error: str,
+    *,
+    retry: bool = True,
+    backoff_base_s: float = 1.0,
+    backoff_cap_s: float = 300.0,
+) -> str:
     """Record a failure; retried later with backoff, or 'failed' for good. Returns the new status."""
     final = not retry or lease.last_attempt
     status = "failed" if final else "queued"
@@ -145,7 +153,9 @@ async def fail(session: AsyncSession, lease: Lease, error: str, *, retry: bool =
     if final:
         values["finished_at"] = utcnow()
     else:
-        values["run_at"] = utcnow() + timedelta(seconds=backoff_s(lease.attempts))
+        values["run_at"] = utcnow() + timedelta(
+            seconds=backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
+        )
     await session.execute(sa.update(Job).where(_held(lease)).values(**values))
     return status
 

@@ -3,6 +3,7 @@ and its knowledge files. Idempotent: unchanged files are not indexed again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,14 +24,13 @@ log = structlog.get_logger("service.demo")
 async def load_demo_knowledge(runtime: Runtime, directory: Path) -> int:
     """Returns the number of files handed to indexing."""
     count = 0
-    for brand_dir in sorted(p for p in directory.iterdir() if (p / "brand.json").is_file()):
+    brand_dirs = sorted(p for p in directory.iterdir() if (p / "brand.json").is_file())  # noqa: ASYNC240
+    for brand_dir in brand_dirs:
         spec = BrandIn.model_validate(json.loads((brand_dir / "brand.json").read_text("utf-8")))
         async with runtime.transaction() as session:
             if not await session.scalar(sa.select(Brand.id).where(Brand.slug == spec.slug)):
-                try:
+                with contextlib.suppress(Conflict):  # another replica made it first
                     await create_brand(session, runtime.settings, spec)
-                except Conflict:
-                    pass  # another replica made it first
         for path in sorted(brand_dir.iterdir()):
             if path.name == "brand.json" or not path.is_file() or path.name.startswith("."):
                 continue

@@ -17,7 +17,9 @@ from service.runtime import Runtime
 BASE = "/v1/brands/{slug:str}"
 
 
-@post(BASE + "/documents", guards=allow("admin"), status_code=202, tags=["knowledge"], opt={"multipart": True})
+@post(
+    BASE + "/documents", guards=allow("admin"), status_code=202, tags=["knowledge"], opt={"multipart": True}
+)
 async def upload_document(slug: str, request: Request, runtime: Runtime, principal: Principal) -> DocumentOut:
     """Multipart upload: `file` (FAQ JSON/CSV, Markdown, text, HTML, PDF) and optional `kind` (faq|doc)."""
     principal.ensure_brand(slug)

@@ -16,7 +16,9 @@ from service.runtime import Runtime
 @post("/v1/posts", guards=allow("integration"), tags=["posts"], status_code=202)
 async def create_post(data: PostIn, runtime: Runtime, principal: Principal) -> Response[PostAccepted]:
     async with runtime.transaction() as session:
-        row, created = await service.accept(session, principal, data)
+        row, created = await service.accept(
+            session, principal, data, max_attempts=runtime.settings.job_max_attempts
+        )
         body = PostAccepted(id=row.id, status=row.status)
     if created:
         queue.notify()

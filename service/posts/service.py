@@ -25,7 +25,9 @@ async def _existing(session: AsyncSession, brand_id: str, data: PostIn) -> Post 
     )
 
 
-async def accept(session: AsyncSession, principal: Principal, data: PostIn) -> tuple[Post, bool]:
+async def accept(
+    session: AsyncSession, principal: Principal, data: PostIn, *, max_attempts: int = 8
+) -> tuple[Post, bool]:
     """Returns (post, created). The same (brand, channel, external_id) again returns the first post."""
     principal.ensure_brand(data.brand)
     brand = await session.scalar(sa.select(Brand).where(Brand.slug == data.brand))
@@ -60,7 +62,7 @@ async def accept(session: AsyncSession, principal: Principal, data: PostIn) -> t
         if existing is None:
             raise
         return existing, False
-    queue.enqueue(session, "process_post", {"post_id": post.id})
+    queue.enqueue(session, "process_post", {"post_id": post.id}, max_attempts=max_attempts)
     return post, True
 
 

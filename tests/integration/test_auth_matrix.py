@@ -1,4 +1,4 @@
-"""Every route: no key and unknown keys get 401, wrong roles and other brands' keys get 403, as problem+json."""
+"""Every route: no or unknown key gets 401, wrong roles and other brands' keys 403, as problem+json."""
 
 from __future__ import annotations
 

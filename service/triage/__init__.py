@@ -1,0 +1,106 @@
+"""Triage of incoming posts: needs a reply?, intent, sentiment, language, urgency, priority and due time.
+
+Pure, synchronous and deterministic (given the same embedder); the service calls `Triager.triage` from a
+worker thread. Bump TRIAGE_VERSION whenever a rule, lexicon, weight or example changes, so stored
+results can be told apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from service.triage.classify import NearestVote, classify_post
+from service.triage.hours import add_business_minutes
+from service.triage.language import detect_language
+from service.triage.models import BrandPolicy, TriageInput, TriageResult
+from service.triage.nearest import IntentExample, NearestIntent
+from service.triage.priority import decide_priority, influence_score
+from service.triage.text import clean_post
+
+__all__ = ["TRIAGE_VERSION", "BrandPolicy", "TriageInput", "TriageResult", "Triager"]
+
+TRIAGE_VERSION = "1.0.0"
+
+logger = logging.getLogger(__name__)
+
+
+class Triager:
+    """One per process. `embed` (normalised rows, e.g. the service embedder's `encode`) is optional:
+    without it every decision comes from the rules."""
+
+    def __init__(
+        self,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
+        *,
+        examples: list[IntentExample] | None = None,
+    ) -> None:
+        # examples: the labelled posts for the nearest-neighbour vote; default data/intent_examples.jsonl
+        self._nearest = NearestIntent(embed, examples) if embed is not None else None
+
+    def _nearest_vote(self, text: str) -> NearestVote | None:
+        assert self._nearest is not None
+        try:
+            return self._nearest(text)
+        except Exception:
+            # the vote only refines posts the rules could not place; triage must not fail for it
+            logger.warning("nearest-example vote failed; deciding by rules alone", exc_info=True)
+            return None
+
+    def triage(self, inp: TriageInput, policy: BrandPolicy) -> TriageResult:
+        post = clean_post(inp.text)
+        guess = detect_language(inp.text, policy.language)
+        if guess.source == "brand default" and inp.thread_texts:
+            # "ok, merci" alone says little; the thread it answers says more
+            guess = detect_language(" ".join((*inp.thread_texts[-3:], inp.text)), policy.language)
+        found = classify_post(
+            post,
+            guess.language,
+            thread_texts=inp.thread_texts,
+            author_recent_posts=inp.author_recent_posts,
+            reply_to_praise=policy.reply_to_praise,
+            nearest=self._nearest_vote if self._nearest is not None else None,
+        )
+        influence = influence_score(inp.author_followers, inp.author_verified, inp.channel)
+        priority = decide_priority(
+            needs_reply=found.needs_reply,
+            intent=found.intent,
+            sentiment=found.sentiment,
+            sentiment_score=found.sentiment_score,
+            influence=influence,
+            urgency=found.urgency,
+            followers=inp.author_followers,
+            verified=inp.author_verified,
+        )
+        sla = policy.sla_minutes[priority.level]
+        due_at = add_business_minutes(
+            inp.created_at, sla, policy.timezone, policy.business_hours, policy.holidays
+        )
+        language_note = (
+            f"language {guess.language} ({guess.confidence:.2f})"
+            if guess.source == "detected"
+            else f"language {guess.language}: the brand's, the text is too short or unclear"
+        )
+        hours_note = "around the clock" if policy.business_hours is None else "in business hours"
+        reasons = (
+            *found.reasons,
+            language_note,
+            f"priority: {priority.reason}",
+            f"due within {sla} minutes {hours_note}",
+        )
+        return TriageResult(
+            needs_reply=found.needs_reply,
+            intent=found.intent,
+            sentiment=found.sentiment,
+            sentiment_score=found.sentiment_score,
+            language=guess.language,
+            influence=influence,
+            urgency=found.urgency,
+            priority=priority.level,
+            due_at=due_at,
+            reasons=reasons,
+            decided_by=found.decided_by,
+            version=TRIAGE_VERSION,
+        )

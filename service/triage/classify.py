@@ -1,0 +1,426 @@
+"""Reads one post: does it need a reply, what does it want (intent), how does it feel, how urgent is it.
+
+Rules over the word lists in `data/lexicon.toml`. Every intent gets a score from weighted cues; the
+decision is a short cascade (automated, spam, complaint, feedback, question/request, praise,
+acknowledgement, small talk), written out in `_decide`. A post the rules cannot place gets a reply:
+missing a customer costs more than one unneeded draft. Earlier posts of the thread may name the intent
+of such a post; so may an optional nearest-neighbour vote over labelled examples (`nearest.py`), which
+takes a reply away only when it finds praise or spam with a close example. Urgency signals (danger,
+outage, threats) always keep a reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from service.triage import lexicon
+from service.triage.text import CleanPost, clean_post, fold
+
+REPLY_INTENTS = frozenset({"question", "request", "complaint", "feedback"})
+# Scores that decide on their own (one strong cue, or two weak ones).
+DECISIVE = 2
+# Spam needs more than one cue: a single "giveaway" may be a customer asking about ours.
+SPAM_THRESHOLD = 3
+SENTIMENT_THRESHOLD = 0.3
+# Other posts by the same author in the last 48 h from which on we call it repeated contact.
+REPEAT_CONTACT_MIN_POSTS = 2
+# A nearest-example vote may take a reply away (praise, spam) only when the example is this close.
+NO_REPLY_MIN_SIMILARITY = 0.6
+
+
+@dataclass(frozen=True)
+class NearestVote:
+    """What the nearest labelled examples say about a post's intent."""
+
+    intent: str
+    share: float  # weighted share of the neighbours that agree
+    similarity: float  # cosine similarity of the closest agreeing example
+    example: str
+
+
+NearestIntent = Callable[[str], NearestVote | None]
+
+
+@dataclass(frozen=True)
+class Classification:
+    needs_reply: bool
+    intent: str
+    sentiment: str
+    sentiment_score: float
+    urgency: tuple[str, ...]
+    reasons: tuple[str, ...]
+    decided_by: str
+
+
+@dataclass
+class _Score:
+    total: float = 0.0
+    cues: list[str] = field(default_factory=list)
+    strong: int = 0  # cues of weight >= DECISIVE
+
+    def add(self, weight: float, cue: str) -> None:
+        self.total += weight
+        self.cues.append(cue)
+        self.strong += weight >= DECISIVE
+
+
+def _fold_pattern(pattern: str) -> str:
+    # patterns are written lower-case; only umlauts and apostrophes need the text's folding
+    return (
+        pattern.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss").replace("’", "'")
+    )
+
+
+def _words_regex(patterns: Iterable[str]) -> re.Pattern[str]:
+    body = "|".join(f"(?:{_fold_pattern(p)})" for p in patterns)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+
+
+class _WeightedCues:
+    """One cue list (e.g. complaint) compiled per language and weight, strongest first."""
+
+    def __init__(self, cues: lexicon.Cues) -> None:
+        self._by_lang = {
+            lang: [(weight, _words_regex(pats)) for weight, pats in sorted(levels.items(), reverse=True)]
+            for lang, levels in cues.items()
+        }
+
+    def matches(self, text: str, langs: Iterable[str]) -> Iterator[tuple[int, re.Match[str]]]:
+        """Every match with its weight, overlaps included (for sentiment, which looks at each word)."""
+        for lang in langs:
+            for weight, regex in self._by_lang.get(lang, ()):
+                for match in regex.finditer(text):
+                    yield weight, match
+
+    def score(self, text: str, langs: Iterable[str]) -> _Score:
+        """Sum of cue weights; a stretch of text counts once, for its strongest cue."""
+        return self.score_and_mask(text, langs)[0]
+
+    def score_and_mask(self, text: str, langs: Iterable[str]) -> tuple[_Score, str]:
+        """The score, and the text with the matched cues blanked out (same length)."""
+        result = _Score()
+        for lang in langs:
+            for weight, regex in self._by_lang.get(lang, ()):
+
+                def take(match: re.Match[str], weight: int = weight) -> str:
+                    result.add(weight, match.group(0).strip())
+                    return " " * len(match.group(0))
+
+                text = regex.sub(take, text)
+        return result, text
+
+
+_QUESTION = _WeightedCues(lexicon.QUESTION)
+_REQUEST = _WeightedCues(lexicon.REQUEST)
+_COMPLAINT = _WeightedCues(lexicon.COMPLAINT)
+_FEEDBACK = _WeightedCues(lexicon.FEEDBACK)
+_POSITIVE = _WeightedCues(lexicon.POSITIVE)
+_NEGATIVE = _WeightedCues(lexicon.NEGATIVE)
+_SPAM = _WeightedCues(lexicon.SPAM)
+_OPENERS = {
+    lang: re.compile(rf"^(?:{_fold_pattern('|'.join(p))})(?!\w)")
+    for lang, p in lexicon.QUESTION_OPENERS.items()
+}
+_NOT_OPENERS = re.compile(rf"^(?:{_fold_pattern('|'.join(lexicon.NOT_QUESTION_OPENERS))})(?!\w)")
+_PREFIX = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.SENTENCE_PREFIXES))})(?!\w)[\s,.:!-]*)+")
+_NOT_A_COMPLAINT = _words_regex(p for pats in lexicon.NOT_A_COMPLAINT.values() for p in pats)
+_THANKS = {lang: _words_regex(p) for lang, p in lexicon.THANKS.items()}
+_ADDRESS = _words_regex(p for pats in lexicon.ADDRESS.values() for p in pats)
+_SERVICE = _words_regex(p for pats in lexicon.SERVICE_TERMS.values() for p in pats)
+_AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED))
+_ACK = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.ACKNOWLEDGEMENTS))})[\s,.!]*)+$")
+_THANKS_FOR_HELP = _words_regex([lexicon.THANKS_FOR_HELP])
+_THANKS_ANY = _words_regex(p for pats in lexicon.THANKS.values() for p in pats)
+_HYPOTHETICAL = _words_regex(lexicon.HYPOTHETICAL)
+_CONTRAST = _words_regex(lexicon.CONTRAST)
+_POSITIVE_EMOTICON = re.compile("|".join(rf"(?<!\S){re.escape(e)}(?!\w)" for e in lexicon.POSITIVE_EMOTICONS))
+_NEGATIVE_EMOTICON = re.compile("|".join(rf"(?<!\S){re.escape(e)}(?!\w)" for e in lexicon.NEGATIVE_EMOTICONS))
+_URGENCY = {
+    signal: {lang: _words_regex(pats) for lang, pats in by_lang.items()}
+    for signal, by_lang in lexicon.URGENCY.items()
+}
+_SENTENCES = re.compile(r"[^.!?\n;]+[.!?\n;]*")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+# four capitals and more: shouting, where three-letter words are mostly acronyms (USB, DSL, PIN)
+_CAPS_WORD = re.compile(r"\b[A-ZÄÖÜ]{4,}\b")
+
+
+def _langs(language: str) -> tuple[str, ...]:
+    return ("de", "en") if language in ("de", "en") else ("de", "en", language)
+
+
+def _question_score(folded: str, langs: tuple[str, ...]) -> _Score:
+    # openers are looked for after the phrase cues are blanked: "wie geht das" counts once
+    has_mark = "?" in folded
+    score, folded = _QUESTION.score_and_mask(folded, langs)
+    if has_mark:
+        score.add(2, "?")
+    openers = [_OPENERS[lang] for lang in langs if lang in _OPENERS]
+    for sentence in _SENTENCES.findall(folded):
+        # a comma clause may open the question ("Möchte per Lastschrift zahlen, wie geht das?")
+        clauses = sentence.split(",") if sentence.rstrip().endswith("?") else [sentence]
+        for clause in clauses:
+            clause = _PREFIX.sub("", clause.strip())
+            if not clause or _NOT_OPENERS.match(clause):
+                continue
+            opener = next((m.group(0) for o in openers if (m := o.match(clause))), None)
+            if opener is None:
+                opener = _german_verb_first(clause)
+            if opener:
+                score.add(2, f"opens with '{opener}'")
+                return score
+    return score
+
+
+def _german_verb_first(clause: str) -> str | None:
+    """'Habt ihr ...', 'Geht das ...': a finite verb, then a subject pronoun, asks a yes/no question."""
+    words = _WORD.findall(clause)
+    if len(words) < 2:
+        return None
+    verb, subject = words[0], words[1]
+    if verb in lexicon.GERMAN_NOT_VERBS or subject not in lexicon.GERMAN_SUBJECT_PRONOUNS:
+        return None
+    modal = verb in {"kann", "muss", "darf", "soll", "will", "mag", "weiss", "gibt's", "gibts"}
+    if modal or re.search(r"(?:t|st|en|n|e)$", verb):
+        return f"{verb} {subject}"
+    return None
+
+
+def _intensity(post: CleanPost) -> _Score:
+    """Shouting: repeated or mixed punctuation, capitals, angry emoji."""
+    score = _Score()
+    if re.search(r"!{2,}", post.text):
+        score.add(1, "!!")
+    if re.search(r"\?!|!\?", post.text):
+        score.add(1, "?!")
+    elif re.search(r"\?{3,}", post.text):
+        score.add(1, "???")
+    if len(_CAPS_WORD.findall(post.text)) >= 3:
+        score.add(1, "CAPITALS")
+    if any(e in lexicon.ANGRY_EMOJI for e in post.emoji):
+        score.add(1, "angry emoji")
+    return score
+
+
+def _sentiment(folded: str, post: CleanPost, complaint: _Score, thanks: int) -> tuple[float, float, float]:
+    """(score in [-1, 1], positive mass, negative mass)."""
+    langs = ("de", "en")
+    positive = 0.0
+    negative = _NEGATIVE.score(folded, langs).total
+    for weight, match in _POSITIVE.matches(folded, langs):
+        before = _WORD.findall(folded[: match.start()])[-3:]
+        if any(w in lexicon.NEGATIONS or w.endswith("n't") for w in before):
+            negative += weight  # "nicht gut", "not happy"
+        else:
+            positive += weight
+    positive += thanks
+    positive += min(1.5, 0.5 * sum(e in lexicon.POSITIVE_EMOJI for e in post.emoji))
+    negative += min(1.5, 0.5 * sum(e in lexicon.NEGATIVE_EMOJI for e in post.emoji))
+    positive += min(1.5, 0.5 * len(_POSITIVE_EMOTICON.findall(folded)))
+    negative += min(1.5, 0.5 * len(_NEGATIVE_EMOTICON.findall(folded)))
+    # problem reports are negative even without a negative word: each strong cue counts fully
+    negative += complaint.strong + 0.2 * (len(complaint.cues) - complaint.strong)
+    score = (positive - negative) / (positive + negative + 1.0)
+    return round(score, 3), positive, negative
+
+
+def _urgency(folded: str, langs: tuple[str, ...], author_recent_posts: int) -> tuple[list[str], list[str]]:
+    signals: list[str] = []
+    reasons: list[str] = []
+    for signal, by_lang in _URGENCY.items():
+        for lang in langs:
+            regex = by_lang.get(lang)
+            if regex is None:
+                continue
+            hit = next((m for m in regex.finditer(folded) if not _hypothetical(folded, m.start())), None)
+            if hit:
+                signals.append(signal)
+                reasons.append(f"urgency {signal.replace('_', ' ')}: '{hit.group(0).strip()}'")
+                break
+    if author_recent_posts >= REPEAT_CONTACT_MIN_POSTS and "repeat_contact" not in signals:
+        signals.append("repeat_contact")
+        reasons.append(f"urgency repeat contact: {author_recent_posts} other posts in 48 h")
+    return signals, reasons
+
+
+def _hypothetical(folded: str, start: int) -> bool:
+    """'ob gerade irgendwo Stromausfall ist', 'what if it catches fire': no event, a question about one."""
+    clause = re.split(r"[.!?;\n]", folded[:start])[-1]
+    return bool(_HYPOTHETICAL.search(" ".join(_WORD.findall(clause)[-6:])))
+
+
+def _cue_list(score: _Score, limit: int = 3) -> str:
+    return ", ".join(f"'{c}'" for c in score.cues[:limit])
+
+
+@dataclass
+class _Reading:
+    """All scores of one text, before a decision."""
+
+    question: _Score
+    request: _Score
+    complaint: _Score
+    feedback: _Score
+    spam: _Score
+    thanks: int
+    positive_words: float
+    positive_mass: float  # positive words, thanks and emoji together
+    contrast: bool
+    sentiment_score: float
+    addressed: bool
+    service: bool
+    automated: bool
+    acknowledgement: bool
+
+
+def _read(post: CleanPost, language: str) -> _Reading:
+    langs = _langs(language)
+    folded = _NOT_A_COMPLAINT.sub(lambda m: " " * len(m.group(0)), post.folded)
+    question = _question_score(folded, langs)
+    request = _REQUEST.score(_THANKS_FOR_HELP.sub(lambda m: " " * len(m.group(0)), folded), langs)
+    complaint = _COMPLAINT.score(folded, langs)
+    intensity = _intensity(post)
+    feedback = _FEEDBACK.score(folded, langs)
+    spam = _SPAM.score(folded, ("any",))
+    if spam.total and post.links:
+        spam.add(1, "link")
+    if sum(e in lexicon.MONEY_EMOJI for e in post.emoji) >= 2:
+        spam.add(1, "money emoji")
+    thanks = sum(len(_THANKS[lang].findall(folded)) for lang in langs if lang in _THANKS)
+    positive = _POSITIVE.score(folded, ("de", "en")).total
+    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks)
+    if complaint.total or sentiment_score < 0:
+        for cue in intensity.cues:
+            complaint.add(1, cue)
+    bare = re.sub(r"[^\w\s']", " ", post.folded)
+    bare = _THANKS_ANY.sub(" ", bare).strip()
+    return _Reading(
+        question=question,
+        request=request,
+        complaint=complaint,
+        feedback=feedback,
+        spam=spam,
+        thanks=thanks,
+        positive_words=positive,
+        positive_mass=positive_mass,
+        contrast=bool(_CONTRAST.search(folded)),
+        sentiment_score=sentiment_score,
+        addressed=post.handles > 0 or bool(_ADDRESS.search(folded)),
+        service=bool(_SERVICE.search(folded)),
+        automated=bool(_AUTOMATED.search(fold(post.raw))),
+        acknowledgement=bool(_ACK.match(bare)) or (not bare and thanks > 0),
+    )
+
+
+def _sentiment_label(score: float) -> str:
+    if score <= -SENTIMENT_THRESHOLD:
+        return "negative"
+    if score >= SENTIMENT_THRESHOLD:
+        return "positive"
+    return "neutral"
+
+
+def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
+    """(intent, needs_reply or None when unsure, reason). The order of the checks is the policy."""
+    q, rq, c, f, s = r.question, r.request, r.complaint, r.feedback, r.spam
+    if r.automated:
+        return "other", False, "no reply: automated post"
+    if s.total >= SPAM_THRESHOLD and s.total >= max(q.total, rq.total, c.total):
+        return "spam", False, f"no reply: spam ({_cue_list(s)})"
+    if c.total >= DECISIVE and c.total > q.total:
+        return "complaint", True, f"needs reply: complaint ({_cue_list(c)})"
+    if f.total >= DECISIVE and f.total >= max(q.total, rq.total):
+        return "feedback", True, f"needs reply: feedback ({_cue_list(f)})"
+    if q.total >= DECISIVE or rq.total >= DECISIVE:
+        if q.total >= rq.total:
+            return "question", True, f"needs reply: question ({_cue_list(q)})"
+        return "request", True, f"needs reply: request ({_cue_list(rq)})"
+    label = _sentiment_label(r.sentiment_score)
+    # praise only when nothing else is said: "thanks, but ..." and "thx, can't log in" are not praise
+    pure = c.total == 0 and not r.contrast and label != "negative"
+    # without thanks, praise takes a strong positive word (or two mild ones) aimed at the brand
+    warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service)
+    if pure and (r.thanks or warm):
+        if reply_to_praise:
+            return "praise", True, "needs reply: praise, and the brand replies to praise"
+        return "praise", False, "no reply: praise or thanks"
+    if r.acknowledgement:
+        return "other", False, "no reply: a short acknowledgement"
+    # small talk needs clearly positive words ("Tolles Wetter heute ☀️"); one mild word is not enough
+    if pure and r.positive_mass >= 1.5 and label == "positive" and not r.addressed and not r.service:
+        return "other", False, "no reply: small talk, not about the brand"
+    if c.total >= 1 and label == "negative":
+        return "complaint", True, f"needs reply: complaint ({_cue_list(c)})"
+    return "other", None, "needs reply: no clear intent, so a person should look"
+
+
+def classify_post(
+    post: CleanPost | str,
+    language: str,
+    *,
+    thread_texts: tuple[str, ...] = (),
+    author_recent_posts: int = 0,
+    reply_to_praise: bool = False,
+    nearest: NearestIntent | None = None,
+) -> Classification:
+    """Classify one post; `language` is its detected language (lexicons of de and en always apply)."""
+    if isinstance(post, str):
+        post = clean_post(post)
+    reading = _read(post, language)
+    intent, needs_reply, reason = _decide(reading, reply_to_praise)
+    reasons: list[str] = []
+    decided_by = "rules"
+    if needs_reply is None and thread_texts:
+        # "Order 4711" or "still nothing" mean something only after the earlier posts of the thread
+        context = clean_post(" \n".join((*thread_texts[-3:], post.raw)))
+        ctx_intent, _, ctx_reason = _decide(_read(context, language), reply_to_praise)
+        if ctx_intent in REPLY_INTENTS:
+            intent, needs_reply = ctx_intent, True
+            reason = f"{ctx_reason}, read with the thread"
+    if needs_reply is None and nearest is not None and post.text:
+        vote = nearest(post.text)
+        if (
+            vote is not None
+            and vote.intent in ("praise", "spam")
+            and vote.similarity < NO_REPLY_MIN_SIMILARITY
+        ):
+            vote = None
+        if vote is not None:
+            decided_by = "rules+embedding"
+            intent = vote.intent
+            if intent in ("praise", "spam"):
+                needs_reply = intent == "praise" and reply_to_praise
+                verdict = "needs reply" if needs_reply else "no reply"
+            else:
+                verdict = "needs reply"
+            reason = (
+                f"{verdict}: {intent}, like the example '{vote.example[:60]}'"
+                f" (similarity {vote.similarity:.2f}, {vote.share:.0%} of neighbours)"
+            )
+    if needs_reply is None:
+        needs_reply = True
+    reasons.append(reason)
+    score = reading.sentiment_score
+    reasons.append(f"sentiment {_sentiment_label(score)} ({score:+.2f})")
+    urgency: list[str] = []
+    if intent != "spam" and not reading.automated:
+        urgency, urgency_reasons = _urgency(
+            _NOT_A_COMPLAINT.sub(" ", post.folded), _langs(language), author_recent_posts
+        )
+        if urgency and not needs_reply:
+            # danger, outages and threats are never small talk, however friendly the words around them
+            needs_reply = True
+            intent = "complaint" if intent in ("praise", "other") else intent
+            reasons[0] = f"needs reply: {urgency[0].replace('_', ' ')} outweighs '{reason}'"
+        reasons.extend(urgency_reasons)
+    return Classification(
+        needs_reply=needs_reply,
+        intent=intent,
+        sentiment=_sentiment_label(score),
+        sentiment_score=score,
+        urgency=tuple(urgency),
+        reasons=tuple(reasons),
+        decided_by=decided_by,
+    )

@@ -1,0 +1,67 @@
+"""Post text clean-up shared by language detection and classification: handles, links, emoji, folding."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+_HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
+# Pictographs, dingbats, flags, skin tones, joiners and variation selectors: what social posts call emoji.
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U00002b00-\U00002bff\U0001f1e6-\U0001f1ff"
+    "\U0000fe0f\U0000200d\U000020e3\U00002190-\U000021ff\U00002300-\U000023ff]"
+)
+_SPACES = re.compile(r"\s+")
+# Umlauts are folded so "Zählerstand" and "Zaehlerstand" (and the lexicons) meet in one form.
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "’": "'", "‘": "'", "´": "'", "`": "'"})
+# "cant", "dont", "doesnt": apostrophes dropped on phones; the lexicons spell them with one.
+_CONTRACTION = re.compile(
+    r"\b(can|don|doesn|didn|won|isn|aren|wasn|weren|haven|hasn|hadn|couldn|wouldn|shouldn)t\b"
+)
+_HTML_ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'"}
+
+
+@dataclass(frozen=True)
+class CleanPost:
+    """A post taken apart: readable text without handles, links and emoji, plus what was removed."""
+
+    raw: str
+    text: str  # handles, links, e-mail addresses and emoji removed; hashtags kept as plain words
+    folded: str  # `text` lower-cased with umlauts folded, for lexicon matching
+    language_text: str  # `text` without hashtag words either: tags are often English in any language
+    emoji: tuple[str, ...]
+    handles: int
+    links: int
+
+
+def fold(text: str) -> str:
+    """Lower-case, NFC, umlauts to ae/oe/ue, typographic apostrophes to '."""
+    return unicodedata.normalize("NFC", text).lower().translate(_FOLD)
+
+
+def clean_post(raw: str) -> CleanPost:
+    text = raw
+    for entity, char in _HTML_ENTITIES.items():
+        text = text.replace(entity, char)
+    links = len(_URL.findall(text))
+    text = _URL.sub(" ", text)
+    text = _EMAIL.sub(" ", text)
+    handles = len(_HANDLE.findall(text))
+    text = _HANDLE.sub(" ", text)
+    emoji = tuple(e for e in _EMOJI.findall(text) if e not in ("\ufe0f", "\u200d", "\u20e3"))
+    text = _EMOJI.sub(" ", text)
+    language_text = _SPACES.sub(" ", _HASHTAG.sub(" ", text)).strip()
+    text = _SPACES.sub(" ", _HASHTAG.sub(r"\1", text)).strip()
+    return CleanPost(
+        raw=raw,
+        text=text,
+        folded=_CONTRACTION.sub(lambda m: "can't" if m.group(1) == "can" else f"{m.group(1)}'t", fold(text)),
+        language_text=language_text,
+        emoji=emoji,
+        handles=handles,
+        links=links,
+    )

@@ -1,0 +1,102 @@
+"""Drafting through the LLM in the running app: grounded replies, faults retried, and a template draft
+flagged llm_failed when the LLM stays down, so no accepted post is left without a draft."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import Api
+from tests.fakes.llm_server import FakeLLMServer
+
+FAQ = [
+    {
+        "id": "faq-return",
+        "question": "How do I return a product?",
+        "answer": "Returns are free within 30 days.",
+    },
+    {"id": "faq-ship", "question": "Do you ship to Norway?", "answer": "Yes, we ship to Norway."},
+]
+
+
+async def llm_api(make_client: Any, server: FakeLLMServer, **overrides: Any) -> Api:
+    settings = {
+        "llm_base_url": server.base_url,
+        "llm_model": "fake-model",
+        "llm_api_key": "k",
+        "llm_timeout_s": 1.0,
+        "llm_max_backoff_s": 0.05,
+        **overrides,
+    }
+    return await make_client(**settings)
+
+
+async def ask(api: Api, external_id: str, text: str) -> dict[str, Any]:
+    integration = await api.key("integration", ["shop"])
+    response = await api.client.post(
+        "/v1/posts",
+        headers=integration,
+        json={
+            "brand": "shop",
+            "channel": "twitter",
+            "external_id": external_id,
+            "text": text,
+            "author": {"handle": "kim", "name": "Kim"},
+        },
+    )
+    assert response.status_code == 202
+    return await api.wait_post(response.json()["id"], integration, timeout=40)
+
+
+async def test_llm_draft_is_grounded_and_in_language(make_client: Any, fake_llm: FakeLLMServer) -> None:
+    api = await llm_api(make_client, fake_llm)
+    await api.brand("shop", voice={"formality": "formal", "signature": "Ihr Shop-Team"})
+    doc = await api.upload("shop", "faq.json", json.dumps(FAQ).encode())
+    await api.wait_document("shop", doc["id"])
+    post = await ask(api, "l-1", "How can I return my order?")
+    draft = post["draft"]
+    assert draft["flags"] == ["llm"]
+    assert (
+        draft["text"]
+        == "Thanks for reaching out! How do I return a product? — Returns are free within 30 days."
+    )
+    assert draft["sources"][0]["source_id"] == "faq-return"
+    prompt = fake_llm.chat_requests[-1]["messages"]
+    assert "Ihr Shop-Team" in prompt[0]["content"] and "[source:faq-return]" in prompt[1]["content"]
+    assert "POST: How can I return my order?" in prompt[1]["content"]
+
+
+async def test_rate_limit_and_malformed_output_are_retried(make_client: Any, fake_llm: FakeLLMServer) -> None:
+    api = await llm_api(make_client, fake_llm)
+    await api.brand("shop")
+    doc = await api.upload("shop", "faq.json", json.dumps(FAQ).encode())
+    await api.wait_document("shop", doc["id"])
+    fake_llm.inject("429")
+    fake_llm.inject("malformed")
+    post = await ask(api, "l-2", "Do you ship to Norway?")
+    assert post["draft"]["flags"] == ["llm"] and post["draft"]["sources"][0]["source_id"] == "faq-ship"
+    assert len(fake_llm.chat_requests) == 3
+
+
+async def test_llm_down_falls_back_to_template_on_last_attempt(
+    make_client: Any, fake_llm: FakeLLMServer
+) -> None:
+    api = await llm_api(make_client, fake_llm, llm_attempts=2, job_max_attempts=2, job_backoff_base_s=0.05)
+    await api.brand("shop")
+    doc = await api.upload("shop", "faq.json", json.dumps(FAQ).encode())
+    await api.wait_document("shop", doc["id"])
+    fake_llm.inject_many("500", 50)
+    post = await ask(api, "l-3", "How do I return a product I bought?")
+    assert post["status"] == "drafted"
+    assert post["draft"]["flags"][:2] == ["template", "llm_failed"]
+    assert "Returns are free within 30 days." in post["draft"]["text"]
+    assert len(fake_llm.chat_requests) == 4  # 2 job attempts x 2 LLM attempts
+
+
+async def test_timeouts_are_retried(make_client: Any, fake_llm: FakeLLMServer) -> None:
+    api = await llm_api(make_client, fake_llm, llm_timeout_s=0.5)
+    await api.brand("shop")
+    fake_llm.inject("timeout")
+    post = await ask(api, "l-4", "Is anyone there? My parcel never arrived!")
+    assert post["status"] == "drafted" and "llm" in post["draft"]["flags"]
+    assert "no_knowledge" in post["draft"]["flags"]
