@@ -34,8 +34,13 @@ async def upload_document(slug: str, request: Request, runtime: Runtime, princip
     kind = form.get("kind") or None
     if kind not in (None, "faq", "doc"):
         raise InvalidInput("kind must be 'faq' or 'doc'", errors=[{"field": "kind", "message": "faq or doc"}])
+    filename = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:500]
+    if not filename:
+        raise InvalidInput(
+            "the uploaded file needs a filename (it names the document; the same name replaces it)",
+            errors=[{"field": "file", "message": "filename missing"}],
+        )
     data = await upload.read()
-    filename = (upload.filename or "upload").rsplit("/", 1)[-1][:500]
     async with runtime.transaction() as session:
         brand = await get_by_slug(session, slug)
         doc = await service.upload(
