@@ -33,9 +33,17 @@ async def wait_events(api: Api, done: Any, timeout: float = 20.0) -> list[Event]
 
 async def send_post(api: Api, external_id: str = "e-1") -> None:
     integration = await api.key("integration", ["shop"])
-    response = await api.client.post("/v1/posts", headers=integration, json={
-        "brand": "shop", "channel": "twitter", "external_id": external_id, "text": "Where is my order??",
-        "author": {"handle": "jo"}})
+    response = await api.client.post(
+        "/v1/posts",
+        headers=integration,
+        json={
+            "brand": "shop",
+            "channel": "twitter",
+            "external_id": external_id,
+            "text": "Where is my order??",
+            "author": {"handle": "jo"},
+        },
+    )
     assert response.status_code == 202
 
 
@@ -58,8 +66,9 @@ async def test_gone_disables_the_endpoint(make_client: Any, receiver: WebhookRec
     await api.brand("shop", webhook={"url": receiver.url})
     receiver.statuses = [410]
     await send_post(api)
-    rows = await wait_events(api, lambda rows: any(e.status == "failed" for e in rows)
-                             and all(e.status != "pending" for e in rows))
+    rows = await wait_events(
+        api, lambda rows: any(e.status == "failed" for e in rows) and all(e.status != "pending" for e in rows)
+    )
     brand = (await api.client.get("/v1/brands/shop", headers=api.admin)).json()
     assert brand["webhook"]["enabled"] is False
     assert any("410" in (e.last_error or "") for e in rows)

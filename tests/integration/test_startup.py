@@ -43,8 +43,17 @@ async def test_logs_hold_no_post_text_or_secrets(make_client: Any, capfd: pytest
     brand = await api.brand("shop", webhook={"url": "http://127.0.0.1:9/hook"})
     integration = await api.key("integration", ["shop"])
     text = "My secret order number is ZZ-991 and my parcel is lost"
-    response = await api.client.post("/v1/posts", headers=integration, json={
-        "brand": "shop", "channel": "twitter", "external_id": "log-1", "text": text, "author": {"handle": "x"}})
+    response = await api.client.post(
+        "/v1/posts",
+        headers=integration,
+        json={
+            "brand": "shop",
+            "channel": "twitter",
+            "external_id": "log-1",
+            "text": text,
+            "author": {"handle": "x"},
+        },
+    )
     await api.wait_post(response.json()["id"], integration)
     out = capfd.readouterr()
     logs = out.out + out.err
