@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
+from prometheus_client import Counter, Gauge
 
 from service.drafts import pipeline
 from service.events.delivery import deliver_event
@@ -19,11 +20,15 @@ from service.knowledge.service import delete_vectors, index_document, learn_answ
 from service.runtime import Runtime
 
 log = structlog.get_logger("service.worker")
+JOBS = Gauge("reply_service_jobs", "Jobs in the queue table by status", ["status"])
+JOB_RUNS = Counter("reply_service_job_runs_total", "Jobs run by this process", ["kind", "outcome"])
+METRICS_INTERVAL_S = 5.0
 
 Handler = Callable[[Runtime, queue.Lease], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
     "process_post": pipeline.process_post,
     "redraft_post": pipeline.redraft_post,
+    "retriage_brand": pipeline.retriage_brand,
     "index_document": index_document,
     "delete_vectors": delete_vectors,
     "learn_answer": learn_answer,
@@ -52,8 +57,11 @@ class WorkerPool:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        for status in ("queued", "running", "done", "failed"):
+            JOBS.labels(status=status)  # the series exist from the start, before the first count
         queue.add_listener(self._on_enqueue)
         self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._report_metrics(), name="worker-metrics"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Finish the jobs in hand (up to `grace_s`); a job cut off is taken again when its lease ends."""
@@ -68,6 +76,19 @@ class WorkerPool:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def _report_metrics(self) -> None:
+        """Queue depth by status for /metrics: one small GROUP BY every few seconds per process."""
+        while not self._stopping.is_set():
+            try:
+                async with self.runtime.sessionmaker() as session:
+                    counts = await queue.stats(session)
+                for status in ("queued", "running", "done", "failed"):
+                    JOBS.labels(status=status).set(counts.get(status, 0))
+            except Exception:
+                log.warning("could not read job stats")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_INTERVAL_S)
 
     async def run_until_stopped(self) -> None:
         self.start()
@@ -113,6 +134,7 @@ class WorkerPool:
             if handler is None:
                 raise LookupError(f"no handler for job kind {lease.kind!r}")
             await handler(self.runtime, lease)
+            JOB_RUNS.labels(kind=lease.kind, outcome="done").inc()
             bound.info("job done")
         except queue.LeaseLost:
             bound.warning("lease lost; another worker owns this job now")
@@ -127,6 +149,7 @@ class WorkerPool:
                     backoff_base_s=self.runtime.settings.job_backoff_base_s,
                     backoff_cap_s=self.runtime.settings.job_backoff_cap_s,
                 )
+            JOB_RUNS.labels(kind=lease.kind, outcome=status).inc()
             bound.warning("job failed", error=error, status=status)
             if status == "failed" and lease.kind in ON_FINAL_FAILURE:
                 await ON_FINAL_FAILURE[lease.kind](self.runtime, lease, error)

@@ -273,3 +273,4 @@ async def test_ops_endpoints(api: Api) -> None:
     await api.client.get("/health")
     metrics = await api.client.get("/metrics")
     assert metrics.status_code == 200 and "reply_service_requests_total" in metrics.text
+    assert 'reply_service_jobs{status="queued"}' in metrics.text
