@@ -1,19 +1,23 @@
-"""Triage benchmark: reply decision and intent on german-dev, reply recall on twitter-cdp (BENCH.md keys).
+"""Triage benchmark: reply decision and intent on german-dev, reply recall on twitter-cdp (BENCH.md keys),
+and incident grouping.
 
 Run from the project root: `.venv/bin/python bench/triage.py [--quick] [--no-embed]`. Uses the service's
 own `Triager`, once with rules alone and once with the packaged sentence embedder (skipped with
---no-embed or --quick, or when the model cannot be loaded).
+--no-embed or --quick, or when the model cannot be loaded). `llm_candidates` counts the posts the
+rules leave open: the only ones a configured LLM would be asked about. The incident figures run the
+service's grouping rule (`service.incidents.grouping`) over hand-written posts about one outage
+(tests/integration/incident_posts.py) and over each twitter-cdp company's posts in time order.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from the project root, without installing the package
 
+from service.incidents.grouping import group_stream, thresholds_for  # noqa: E402
 from service.triage import BrandPolicy, TriageInput, Triager  # noqa: E402
 from service.triage.models import INTENTS  # noqa: E402
+from service.triage.nearest import CALIBRATED_MODELS  # noqa: E402
+from tests.integration.incident_posts import OUTAGE_DE, OUTAGE_EN, UNRELATED  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 GERMAN_DEV = DATASETS / "german-dev" / "posts.json"
@@ -87,6 +94,7 @@ def bench_german_dev(triager: Triager, config: str) -> dict[str, Any]:
         "question_marked_no_reply": sum(p["intent"] == "question" and not r.needs_reply for p, r in rows),
         "language_de": sum(r.language == "de" for _, r in rows),
         "decided_by_embedding": sum(r.decided_by != "rules" for _, r in rows),
+        "llm_candidates": sum(r.uncertain for _, r in rows),
         "ms_per_post": round(elapsed_ms, 3),
     }
 
@@ -133,18 +141,123 @@ def bench_twitter(triager: Triager, config: str, split: str, limit: int | None) 
         "intents": dict(intents.most_common()),
         "language_en": sum(r.language == "en" for _, r in results),
         "decided_by_embedding": sum(r.decided_by != "rules" for _, r in results),
+        "llm_candidates": sum(r.uncertain for _, r in results),
         "ms_per_post": round(elapsed_ms, 3),
     }
 
 
-def load_embed() -> Callable[..., Any] | None:
+def load_embedder_or_none(model: str | None) -> Any:
     try:
         from service.adapters.embedder import load_embedder
 
-        return load_embedder().encode
+        return load_embedder(model) if model else load_embedder()
     except Exception as exc:  # the rules-only figures still count without the model
-        print(f"(embedder not available, rules+embedding skipped: {exc})")
+        print(f"(embedder not available, rules+embedding and incidents skipped: {exc})")
         return None
+
+
+def bench_incidents_outage(embedder: Any, seeds: int = 10) -> dict[str, Any]:
+    """One outage in 40 wordings (30 English, 10 German) among 5 unrelated posts, in shuffled orders."""
+    thresholds = thresholds_for(embedder.name)
+    assert thresholds is not None, f"no incident thresholds for {embedder.name}"
+    threshold, cohesion = thresholds.neighbour, thresholds.cohesion
+    posts = OUTAGE_EN + OUTAGE_DE + UNRELATED
+    vectors = embedder.encode(posts)
+    english = range(len(OUTAGE_EN))
+    german = range(len(OUTAGE_EN), len(OUTAGE_EN) + len(OUTAGE_DE))
+    unrelated = range(len(OUTAGE_EN) + len(OUTAGE_DE), len(posts))
+    rows = []
+    for seed in range(seeds):
+        order = list(range(len(posts)))
+        random.Random(seed).shuffle(order)
+        labels = group_stream(vectors[order], [f"a{i}" for i in order], threshold, cohesion=cohesion)
+        label_of = dict(zip(order, labels, strict=True))
+        en = Counter(label_of[i] for i in english if label_of[i] is not None)
+        de = Counter(label_of[i] for i in german if label_of[i] is not None)
+        rows.append(
+            {
+                "en_in_largest": max(en.values(), default=0),
+                "de_in_largest": max(de.values(), default=0),
+                "incidents": len({lab for lab in labels if lab is not None}),
+                "unrelated_grouped": sum(label_of[i] is not None for i in unrelated),
+            }
+        )
+    print(
+        f"\n== incidents: one outage, {len(OUTAGE_EN)} English + {len(OUTAGE_DE)} German wordings, "
+        f"{len(UNRELATED)} unrelated; {seeds} arrival orders"
+        f" ({embedder.name}, cosine >= {threshold}, cohesion {cohesion}) =="
+    )
+    print(f"{'order':<7}{'en in largest':>15}{'de in largest':>15}{'incidents':>11}{'unrelated in':>14}")
+    for seed, row in enumerate(rows):
+        print(
+            f"{seed:<7}{row['en_in_largest']:>15}{row['de_in_largest']:>15}"
+            f"{row['incidents']:>11}{row['unrelated_grouped']:>14}"
+        )
+    return {
+        "bench": "triage",
+        "dataset": "incidents",
+        "posts": "hand-written outage",
+        "n": len(posts),
+        "model": embedder.name,
+        "threshold": threshold,
+        "cohesion": cohesion,
+        "orders": seeds,
+        "outage_en": len(OUTAGE_EN),
+        "outage_de": len(OUTAGE_DE),
+        "unrelated": len(UNRELATED),
+        "min_en_in_one_incident": min(r["en_in_largest"] for r in rows),
+        "min_de_in_one_incident": min(r["de_in_largest"] for r in rows),
+        "max_incidents": max(r["incidents"] for r in rows),
+        "max_unrelated_grouped": max(r["unrelated_grouped"] for r in rows),
+    }
+
+
+def bench_incidents_twitter(embedder: Any) -> dict[str, Any]:
+    """False grouping on real posts: each company's twitter-cdp posts (all different customers) in time
+    order with the 6-hour window, and once more as if all had come within one window (a stress test:
+    what groups there is one recurring topic, e.g. 'my shark card bonus is missing')."""
+    thresholds = thresholds_for(embedder.name)
+    assert thresholds is not None
+    threshold, cohesion = thresholds.neighbour, thresholds.cohesion
+    by_company: dict[str, list[tuple[datetime, str, str]]] = {}
+    for split in ("test", "dev"):
+        for conversation in json.loads((TWITTER_CDP / f"{split}.json").read_text(encoding="utf-8")):
+            header = conversation["dialogHeader"]
+            posted = datetime.fromisoformat(header["conversationDateTime"].replace("Z", "+00:00"))
+            first = next(t for t in conversation["dialogContent"] if "agent" not in t)
+            text = HANDLE.sub(" ", first["message"]).strip()
+            by_company.setdefault(header["company"], []).append((posted, text, str(first.get("client"))))
+    posts = grouped_timed = grouped_stress = largest_stress = 0
+    started = time.perf_counter()
+    for items in by_company.values():
+        items.sort()
+        vectors = embedder.encode([text for _, text, _ in items])
+        authors = [author for _, _, author in items]
+        timed = group_stream(vectors, authors, threshold, [posted for posted, _, _ in items], cohesion)
+        stress = group_stream(vectors, authors, threshold, cohesion=cohesion)
+        posts += len(items)
+        grouped_timed += sum(label is not None for label in timed)
+        grouped_stress += sum(label is not None for label in stress)
+        sizes = Counter(label for label in stress if label is not None)
+        largest_stress = max(largest_stress, max(sizes.values(), default=0))
+    print(
+        f"\n== incidents on twitter-cdp: {posts} posts of {len(by_company)} companies ==\n"
+        f"grouped with the 6 h window: {grouped_timed}; all in one window (stress): {grouped_stress}, "
+        f"largest group {largest_stress}"
+    )
+    return {
+        "bench": "triage",
+        "dataset": "incidents",
+        "posts": "twitter-cdp",
+        "model": embedder.name,
+        "threshold": threshold,
+        "cohesion": cohesion,
+        "n": posts,
+        "grouped_in_window": grouped_timed,
+        "grouped_one_window_stress": grouped_stress,
+        "largest_group_stress": largest_stress,
+        "s": round(time.perf_counter() - started, 1),
+    }
 
 
 def main() -> None:
@@ -153,15 +266,20 @@ def main() -> None:
         "--quick", action="store_true", help=f"first {QUICK_TWITTER} conversations, rules only"
     )
     parser.add_argument("--no-embed", action="store_true", help="rules only")
+    parser.add_argument(
+        "--embedder",
+        default=None,
+        help="embedding model as REPLY_EMBEDDING_MODEL names it (default: the service's default)",
+    )
     args = parser.parse_args()
     if not GERMAN_DEV.exists() or not TWITTER_CDP.exists():
         sys.exit(f"datasets not found under {DATASETS} (shared/ is expected beside the project root)")
 
     configs: list[tuple[str, Triager]] = [("rules", Triager())]
-    if not (args.quick or args.no_embed):
-        embed = load_embed()
-        if embed is not None:
-            configs.append(("rules+embedding", Triager(embed=embed)))
+    embedder = None if (args.quick or args.no_embed) else load_embedder_or_none(args.embedder)
+    if embedder is not None and embedder.name in CALIBRATED_MODELS:
+        # as in the service: the nearest-example vote only with a model its thresholds were set on
+        configs.append(("rules+embedding", Triager(embed=embedder.encode)))
     limit = QUICK_TWITTER if args.quick else None
 
     lines = []
@@ -171,10 +289,29 @@ def main() -> None:
         lines.append(bench_german_dev(triager, config))
         for split in ("test", "dev"):
             lines.append(bench_twitter(triager, config, split, limit))
+    if embedder is not None:
+        lines.append(bench_incidents_outage(embedder))
+        lines.append(bench_incidents_twitter(embedder))
 
     print("\n== summary ==")
     print(f"{'dataset':<14}{'split':<6}{'config':<17}{'n':>5}  figures")
     for line in lines:
+        if line["dataset"] == "incidents" and line["posts"] == "twitter-cdp":
+            figures = (
+                f"grouped {line['grouped_in_window']} in 6 h windows, "
+                f"{line['grouped_one_window_stress']} all in one window"
+            )
+            print(f"{'incidents':<14}{'':<6}{line['model'][:16]:<17}{line['n']:>5}  {figures} (twitter-cdp)")
+            continue
+        if line["dataset"] == "incidents":
+            n = line["outage_en"] + line["outage_de"] + line["unrelated"]
+            figures = (
+                f"one incident holds >= {line['min_en_in_one_incident']}/{line['outage_en']} en, "
+                f">= {line['min_de_in_one_incident']}/{line['outage_de']} de; "
+                f"unrelated grouped {line['max_unrelated_grouped']}/{line['unrelated']}"
+            )
+            print(f"{'incidents':<14}{'':<6}{line['model'][:16]:<17}{n:>5}  {figures}")
+            continue
         if line["dataset"] == "german-dev":
             n = line["n"]
             figures = (

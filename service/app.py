@@ -31,6 +31,7 @@ from service.config import Settings
 from service.drafts.routes import DraftController
 from service.errors import DomainError, UnsupportedMediaType
 from service.idempotency import IdempotencyMiddleware
+from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
 from service.knowledge.demo import load_demo_knowledge
 from service.logs import configure as configure_logs
@@ -261,6 +262,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             post_routes.report_published,
             post_routes.review_queue,
             DraftController,
+            IncidentController,
             knowledge_routes.upload_document,
             knowledge_routes.list_documents,
             knowledge_routes.get_document,

@@ -63,6 +63,9 @@ class Brand(Base):
     webhook_url: Mapped[str | None] = mapped_column(sa.String(2048), default=None)
     webhook_secret: Mapped[str | None] = mapped_column(sa.String(200), default=None)
     webhook_disabled: Mapped[bool] = mapped_column(default=False)
+    # Raised by every change that moves triage results (hours, holidays, SLA, timezone, reply policy);
+    # posts remember the version they were triaged under, so re-triage knows what is stale.
+    policy_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -85,6 +88,7 @@ class Post(Base):
     __table_args__ = (
         sa.UniqueConstraint("brand_id", "channel", "external_id", name="uq_posts_external"),
         sa.Index("ix_posts_queue", "brand_id", "status", "due_at"),
+        sa.Index("ix_posts_brand_posted", "brand_id", "posted_at"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
@@ -102,8 +106,38 @@ class Post(Base):
     triage_version: Mapped[str | None] = mapped_column(sa.String(40), default=None)
     due_at: Mapped[datetime | None] = mapped_column(default=None)
     priority_rank: Mapped[int] = mapped_column(default=9)  # 0 urgent .. 3 low, for the queue order
+    policy_version: Mapped[int | None] = mapped_column(default=None)  # the brand's, when triaged
+    incident_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="SET NULL", name="fk_posts_incident_id"),
+        default=None,
+        index=True,
+    )
+    # The text's embedding (float32 bytes) and the model that made it, for grouping posts into incidents
+    embedding: Mapped[bytes | None] = mapped_column(sa.LargeBinary, default=None, deferred=True)
+    embedding_model: Mapped[str | None] = mapped_column(sa.String(100), default=None)
+    holding_reply_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(sa.Text, default=None)
     published: Mapped[JSONDict | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Incident(Base):
+    """Posts from many authors about the same thing (an outage), grouped so the team answers once."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (sa.Index("ix_incidents_brand_status", "brand_id", "status", "last_post_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")  # open, closed, merged
+    merged_into: Mapped[str | None] = mapped_column(sa.String(32), default=None)
+    post_count: Mapped[int] = mapped_column(default=0)
+    author_count: Mapped[int] = mapped_column(default=0)
+    first_post_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_post_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

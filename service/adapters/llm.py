@@ -8,6 +8,7 @@ are retried; 4xx answers other than 429 are not (retrying a bad request cannot h
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import openai
@@ -87,6 +88,31 @@ class LLMClient:
         content = response.choices[0].message.content if response.choices else None
         return parse_reply(content or "", response.model or self.model)
 
+    async def classify(self, system: str, user: str, labels: Sequence[str]) -> LLMClassification:
+        """Ask for `{"intent": <one of labels>, "needs_reply": bool, "reason": str}` (triage of a post the
+        rules could not place); retried as the module docstring says, an unknown label included."""
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=wait_exponential_jitter(initial=0.2, max=self._max_backoff),
+                retry=retry_if_exception_type(_RETRYABLE),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self._client.chat.completions.create(
+                        model=self.model,
+                        messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                        temperature=0.0,
+                        response_format={"type": "json_object"},
+                    )
+                    content = response.choices[0].message.content if response.choices else None
+                    return parse_classification(content or "", response.model or self.model, labels)
+        except openai.APIStatusError as exc:
+            raise LLMError(f"LLM answered HTTP {exc.status_code}") from exc
+        except openai.APIError as exc:
+            raise LLMError(f"LLM unreachable: {type(exc).__name__}") from exc
+        raise LLMError("LLM gave no answer")  # pragma: no cover - AsyncRetrying always returns or raises
+
     async def check(self) -> None:
         await self._client.models.list()
 
@@ -105,3 +131,33 @@ def parse_reply(content: str, model: str) -> LLMReply:
     if not isinstance(ids, list):
         ids = []
     return LLMReply(text=data["reply"].strip(), source_ids=[str(i) for i in ids], model=model)
+
+
+@dataclass(frozen=True)
+class LLMClassification:
+    label: str
+    needs_reply: bool
+    reason: str
+    model: str
+
+
+def parse_classification(content: str, model: str, labels: Sequence[str]) -> LLMClassification:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise MalformedOutput(f"LLM output is not JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise MalformedOutput("LLM output is not a JSON object")
+    label = str(data.get("intent") or "").strip().lower()
+    if label not in labels:
+        raise MalformedOutput(f"LLM output's 'intent' is not one of {', '.join(labels)}")
+    needs_reply = data.get("needs_reply")
+    if not isinstance(needs_reply, bool):
+        raise MalformedOutput("LLM output has no boolean 'needs_reply'")
+    reason = data.get("reason")
+    return LLMClassification(
+        label=label,
+        needs_reply=needs_reply,
+        reason=reason.strip() if isinstance(reason, str) else "",
+        model=model,
+    )

@@ -9,6 +9,7 @@ from service.auth.keys import Principal
 from service.brands import service
 from service.brands.schemas import BrandIn, BrandOut, BrandPatch
 from service.errors import Forbidden
+from service.jobs import queue
 from service.runtime import Runtime
 
 
@@ -37,4 +38,12 @@ class BrandController(Controller):
         async with runtime.transaction() as session:
             out = await service.patch_brand(session, runtime.settings, slug, data)
         runtime.state["brand_changed"] = slug
+        queue.notify()  # a re-triage job may wait
         return out
+
+    @post("/{slug:str}/out-of-hours-reply/approve", guards=allow("admin"), status_code=200)
+    async def approve_out_of_hours_reply(self, slug: str, runtime: Runtime, principal: Principal) -> BrandOut:
+        """Approve the holding reply as it stands; changing its text later withdraws the approval."""
+        principal.ensure_brand(slug)
+        async with runtime.transaction() as session:
+            return await service.approve_out_of_hours_reply(session, slug, principal.key_id)

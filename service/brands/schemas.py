@@ -36,9 +36,43 @@ class WebhookIn(Strict):
     secret: str | None = None
 
 
+class OutOfHoursReplyIn(Strict):
+    """The holding reply sent, as a `post.holding_reply` event, to posts that arrive while the team is
+    off. Changing the text withdraws the approval; approving is its own admin action."""
+
+    text: str = Field(min_length=1, max_length=2000)
+    enabled: bool = True
+
+
+class OutOfHoursReplyOut(BaseModel):
+    text: str
+    enabled: bool
+    approved: bool = False
+    approved_at: datetime | None = None
+    approved_by: str | None = Field(default=None, description="id of the admin key that approved it")
+
+
 class BrandSettings(Strict):
     reply_to_praise: bool = False
     retrieval_min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    urgent_around_the_clock: bool = Field(
+        default=True, description="urgent posts are due in wall-clock minutes, not business minutes"
+    )
+    incident_similarity: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="cosine from which posts are one incident; default per model",
+    )
+    out_of_hours_reply: OutOfHoursReplyIn | None = None
+
+
+class BrandSettingsOut(BaseModel):
+    reply_to_praise: bool = False
+    retrieval_min_score: float | None = None
+    urgent_around_the_clock: bool = True
+    incident_similarity: float | None = None
+    out_of_hours_reply: OutOfHoursReplyOut | None = None
 
 
 def _check_hours(value: dict[str, list[list[str]]] | None) -> dict[str, list[list[str]]] | None:
@@ -126,7 +160,8 @@ class BrandOut(BaseModel):
     sla_minutes: dict[str, int]
     voice: Voice
     channels: dict[str, ChannelSettings]
-    settings: BrandSettings
+    settings: BrandSettingsOut
     webhook: WebhookOut | None
+    policy_version: int = Field(description="raised by every change that re-triages the brand's open posts")
     created_at: datetime
     updated_at: datetime

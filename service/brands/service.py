@@ -9,10 +9,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.webhooks import UnsafeWebhookURL, check_url, new_secret, valid_secret
-from service.brands.schemas import DEFAULT_SLA, BrandIn, BrandOut, BrandPatch, WebhookIn, WebhookOut
+from service.brands.schemas import (
+    DEFAULT_SLA,
+    BrandIn,
+    BrandOut,
+    BrandPatch,
+    BrandSettings,
+    WebhookIn,
+    WebhookOut,
+)
 from service.config import Settings
 from service.errors import Conflict, InvalidInput, NotFound
-from service.models import Brand
+from service.jobs import queue
+from service.models import Brand, utcnow
+
+# What triage reads from a brand: a change to any of these re-triages the brand's open posts.
+TRIAGE_FIELDS = ("language", "timezone", "business_hours", "holidays", "sla_minutes")
+TRIAGE_SETTINGS = {"reply_to_praise": False, "urgent_around_the_clock": True}
 
 
 async def get_by_slug(session: AsyncSession, slug: str) -> Brand:
@@ -69,6 +82,7 @@ def to_out(brand: Brand, *, shown_secret: str | None = None) -> BrandOut:
             "channels": brand.channels or {},
             "settings": brand.settings or {},
             "webhook": webhook,
+            "policy_version": brand.policy_version or 1,
             "created_at": brand.created_at,
             "updated_at": brand.updated_at,
         }
@@ -89,7 +103,8 @@ async def create_brand(session: AsyncSession, settings: Settings, data: BrandIn)
         sla_minutes={**DEFAULT_SLA, **(data.sla_minutes or {})},
         voice=data.voice.model_dump(),
         channels={k: v.model_dump() for k, v in data.channels.items()},
-        settings=data.settings.model_dump(),
+        settings=_merge_settings({}, data.settings, exclude_unset=False),
+        policy_version=1,
     )
     if data.webhook is not None:
         brand.webhook_url, brand.webhook_secret, generated = await _webhook(settings, data.webhook)
@@ -102,8 +117,33 @@ async def create_brand(session: AsyncSession, settings: Settings, data: BrandIn)
     return to_out(brand, shown_secret=shown)
 
 
+def _merge_settings(
+    current: dict[str, Any], incoming: BrandSettings, *, exclude_unset: bool
+) -> dict[str, Any]:
+    merged = {**current, **incoming.model_dump(exclude_unset=exclude_unset)}
+    if "out_of_hours_reply" in incoming.model_fields_set or not exclude_unset:
+        new = incoming.out_of_hours_reply
+        old = current.get("out_of_hours_reply") or {}
+        if new is None:
+            merged["out_of_hours_reply"] = None
+        elif old.get("approved") and old.get("text") == new.text:
+            merged["out_of_hours_reply"] = {**old, "enabled": new.enabled}  # same words: approval stands
+        else:
+            merged["out_of_hours_reply"] = {"text": new.text, "enabled": new.enabled, "approved": False}
+    return merged
+
+
+def _triage_view(brand: Brand) -> tuple[Any, ...]:
+    settings = brand.settings or {}
+    return (
+        *(getattr(brand, field) for field in TRIAGE_FIELDS),
+        *(settings.get(key, default) for key, default in TRIAGE_SETTINGS.items()),
+    )
+
+
 async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data: BrandPatch) -> BrandOut:
     brand = await get_by_slug(session, slug)
+    before = _triage_view(brand)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     shown = None
     for field in ("name", "language", "timezone", "business_hours"):
@@ -118,7 +158,7 @@ async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data
     if data.channels is not None:
         brand.channels = {k: v.model_dump() for k, v in data.channels.items()}
     if data.settings is not None:
-        brand.settings = {**(brand.settings or {}), **data.settings.model_dump(exclude_unset=True)}
+        brand.settings = _merge_settings(brand.settings or {}, data.settings, exclude_unset=True)
     if "webhook" in changes:
         if data.webhook is None:
             brand.webhook_url, brand.webhook_secret = None, None
@@ -126,5 +166,28 @@ async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data
             brand.webhook_url, brand.webhook_secret, generated = await _webhook(settings, data.webhook)
             brand.webhook_disabled = False
             shown = brand.webhook_secret if generated else None
+    if _triage_view(brand) != before:
+        # open posts were triaged under the old hours or rules: a durable job triages them again
+        brand.policy_version = (brand.policy_version or 1) + 1
+        queue.enqueue(session, "retriage_brand", {"brand_id": brand.id})
     await session.flush()
     return to_out(brand, shown_secret=shown)
+
+
+async def approve_out_of_hours_reply(session: AsyncSession, slug: str, key_id: str) -> BrandOut:
+    """An admin approves the holding reply's current text; only then is it ever sent."""
+    brand = await get_by_slug(session, slug)
+    current = (brand.settings or {}).get("out_of_hours_reply")
+    if not current:
+        raise Conflict("this brand has no out_of_hours_reply to approve; set one with PATCH first")
+    brand.settings = {
+        **brand.settings,
+        "out_of_hours_reply": {
+            **current,
+            "approved": True,
+            "approved_at": utcnow().isoformat(),
+            "approved_by": key_id,
+        },
+    }
+    await session.flush()
+    return to_out(brand)

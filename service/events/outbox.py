@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.jobs import queue
 from service.models import Brand, Event, new_id, utcnow
 
-EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready")
+# post.holding_reply: the brand's admin-approved out-of-hours reply, the only text sent without review
+EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready", "post.holding_reply")
 
 
 def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, Any]) -> Event | None:

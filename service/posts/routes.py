@@ -46,6 +46,7 @@ async def review_queue(
     principal: Principal,
     brand: str = Parameter(min_length=1, max_length=63),
     limit: int = Parameter(default=50, ge=1, le=500),
+    incident: str | None = Parameter(default=None, max_length=32, description="only this incident's posts"),
 ) -> QueueOut:
     async with runtime.transaction() as session:
-        return QueueOut(items=await service.queue_for_brand(session, principal, brand, limit))
+        return QueueOut(items=await service.queue_for_brand(session, principal, brand, limit, incident))

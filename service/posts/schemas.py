@@ -74,6 +74,12 @@ class PostOut(BaseModel):
     draft: DraftOut | None
     published: dict[str, Any] | None = None
     error: str | None = None
+    incident_id: str | None = Field(
+        default=None, description="the incident (many authors, one problem) this post belongs to"
+    )
+    holding_reply_at: datetime | None = Field(
+        default=None, description="when the brand's approved out-of-hours reply went out for it"
+    )
 
 
 class PostAccepted(BaseModel):

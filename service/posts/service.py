@@ -124,6 +124,8 @@ def post_out(post: Post, brand_slug: str, draft: Draft | None) -> PostOut:
         draft=draft_out(draft) if draft else None,
         published=post.published,
         error=post.error,
+        incident_id=post.incident_id,
+        holding_reply_at=post.holding_reply_at,
     )
 
 
@@ -146,18 +148,19 @@ async def mark_published(
 
 
 async def queue_for_brand(
-    session: AsyncSession, principal: Principal, slug: str, limit: int
+    session: AsyncSession, principal: Principal, slug: str, limit: int, incident: str | None = None
 ) -> list[PostOut]:
+    """Posts waiting for an agent, most urgent first: due time, then priority, then arrival."""
     principal.ensure_brand(slug)
     brand = await session.scalar(sa.select(Brand).where(Brand.slug == slug))
     if brand is None:
         raise NotFound(f"no brand '{slug}'")
+    query = sa.select(Post).where(Post.brand_id == brand.id, Post.status.in_(("triaged", "drafted")))
+    if incident is not None:
+        query = query.where(Post.incident_id == incident)
     posts = (
         await session.scalars(
-            sa.select(Post)
-            .where(Post.brand_id == brand.id, Post.status.in_(("triaged", "drafted")))
-            .order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at)
-            .limit(limit)
+            query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at).limit(limit)
         )
     ).all()
     drafts: dict[str, Draft] = {}

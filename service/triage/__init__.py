@@ -15,14 +15,15 @@ import numpy as np
 from service.triage.classify import NearestVote, classify_post
 from service.triage.hours import add_business_minutes
 from service.triage.language import detect_language
-from service.triage.models import BrandPolicy, TriageInput, TriageResult
+from service.triage.models import BrandPolicy, LLMVerdict, TriageInput, TriageResult
 from service.triage.nearest import IntentExample, NearestIntent
 from service.triage.priority import decide_priority, influence_score
 from service.triage.text import clean_post
 
-__all__ = ["TRIAGE_VERSION", "BrandPolicy", "TriageInput", "TriageResult", "Triager"]
+__all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "TriageResult", "Triager"]
 
-TRIAGE_VERSION = "1.0.0"
+# 1.1.0: urgent posts due in wall-clock minutes; the LLM's verdict for posts the rules leave open
+TRIAGE_VERSION = "1.1.0"
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ class Triager:
             logger.warning("nearest-example vote failed; deciding by rules alone", exc_info=True)
             return None
 
-    def triage(self, inp: TriageInput, policy: BrandPolicy) -> TriageResult:
+    def triage(
+        self, inp: TriageInput, policy: BrandPolicy, *, verdict: LLMVerdict | None = None
+    ) -> TriageResult:
+        """`verdict`: the LLM's reading, used only when the rules and the thread leave the post open
+        (`TriageResult.uncertain`); the caller asks the LLM after a first pass without it."""
         post = clean_post(inp.text)
         guess = detect_language(inp.text, policy.language)
         if guess.source == "brand default" and inp.thread_texts:
@@ -62,6 +67,7 @@ class Triager:
             author_recent_posts=inp.author_recent_posts,
             reply_to_praise=policy.reply_to_praise,
             nearest=self._nearest_vote if self._nearest is not None else None,
+            verdict=verdict,
         )
         influence = influence_score(inp.author_followers, inp.author_verified, inp.channel)
         priority = decide_priority(
@@ -75,15 +81,28 @@ class Triager:
             verified=inp.author_verified,
         )
         sla = policy.sla_minutes[priority.level]
+        # urgent posts (danger, outages with threats...) cannot wait for the morning: see priority.py
+        around_the_clock = policy.business_hours is None or (
+            priority.level == "urgent" and policy.urgent_around_the_clock
+        )
         due_at = add_business_minutes(
-            inp.created_at, sla, policy.timezone, policy.business_hours, policy.holidays
+            inp.created_at,
+            sla,
+            policy.timezone,
+            None if around_the_clock else policy.business_hours,
+            policy.holidays,
         )
         language_note = (
             f"language {guess.language} ({guess.confidence:.2f})"
             if guess.source == "detected"
             else f"language {guess.language}: the brand's, the text is too short or unclear"
         )
-        hours_note = "around the clock" if policy.business_hours is None else "in business hours"
+        if policy.business_hours is None:
+            hours_note = "around the clock"
+        elif around_the_clock:
+            hours_note = "around the clock (urgent: the clock does not stop at closing time)"
+        else:
+            hours_note = "in business hours"
         reasons = (
             *found.reasons,
             language_note,
@@ -103,4 +122,7 @@ class Triager:
             reasons=reasons,
             decided_by=found.decided_by,
             version=TRIAGE_VERSION,
+            uncertain=found.uncertain,
+            policy_version=policy.version,
+            llm=verdict if found.decided_by == "llm" else None,
         )

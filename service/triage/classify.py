@@ -5,8 +5,9 @@ decision is a short cascade (automated, spam, complaint, feedback, question/requ
 acknowledgement, small talk), written out in `_decide`. A post the rules cannot place gets a reply:
 missing a customer costs more than one unneeded draft. Earlier posts of the thread may name the intent
 of such a post; so may an optional nearest-neighbour vote over labelled examples (`nearest.py`), which
-takes a reply away only when it finds praise or spam with a close example. Urgency signals (danger,
-outage, threats) always keep a reply.
+takes a reply away only when it finds praise or spam with a close example, or, where an LLM is
+configured, its verdict (`decided_by` "llm"; the pipeline asks it only about such posts). Urgency
+signals (danger, outage, threats) always keep a reply.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from service.triage import lexicon
+from service.triage.models import INTENTS, LLMVerdict
 from service.triage.text import CleanPost, clean_post, fold
 
 REPLY_INTENTS = frozenset({"question", "request", "complaint", "feedback"})
@@ -52,6 +54,7 @@ class Classification:
     urgency: tuple[str, ...]
     reasons: tuple[str, ...]
     decided_by: str
+    uncertain: bool = False  # neither the rules nor the thread placed the post
 
 
 @dataclass
@@ -364,8 +367,12 @@ def classify_post(
     author_recent_posts: int = 0,
     reply_to_praise: bool = False,
     nearest: NearestIntent | None = None,
+    verdict: LLMVerdict | None = None,
 ) -> Classification:
-    """Classify one post; `language` is its detected language (lexicons of de and en always apply)."""
+    """Classify one post; `language` is its detected language (lexicons of de and en always apply).
+
+    `verdict` (the LLM's reading) is used only for a post that the rules and its thread leave open, in
+    place of the nearest-example vote; like the vote, it never outweighs an urgency signal."""
     if isinstance(post, str):
         post = clean_post(post)
     reading = _read(post, language)
@@ -379,6 +386,20 @@ def classify_post(
         if ctx_intent in REPLY_INTENTS:
             intent, needs_reply = ctx_intent, True
             reason = f"{ctx_reason}, read with the thread"
+    uncertain = needs_reply is None
+    if needs_reply is None and verdict is not None and verdict.intent in INTENTS:
+        decided_by = "llm"
+        intent = verdict.intent
+        if intent in REPLY_INTENTS:
+            needs_reply = True  # a question the LLM recognises is a question, whatever it says
+        elif intent == "praise":
+            needs_reply = reply_to_praise  # the brand's policy, not the LLM's taste
+        elif intent == "spam":
+            needs_reply = False
+        else:
+            needs_reply = verdict.needs_reply
+        verdict_word = "needs reply" if needs_reply else "no reply"
+        reason = f"{verdict_word}: {intent}, decided by the LLM ({verdict.reason[:120]})"
     if needs_reply is None and nearest is not None and post.text:
         vote = nearest(post.text)
         if (
@@ -392,11 +413,11 @@ def classify_post(
             intent = vote.intent
             if intent in ("praise", "spam"):
                 needs_reply = intent == "praise" and reply_to_praise
-                verdict = "needs reply" if needs_reply else "no reply"
+                verdict_word = "needs reply" if needs_reply else "no reply"
             else:
-                verdict = "needs reply"
+                verdict_word = "needs reply"
             reason = (
-                f"{verdict}: {intent}, like the example '{vote.example[:60]}'"
+                f"{verdict_word}: {intent}, like the example '{vote.example[:60]}'"
                 f" (similarity {vote.similarity:.2f}, {vote.share:.0%} of neighbours)"
             )
     if needs_reply is None:
@@ -423,4 +444,5 @@ def classify_post(
         urgency=tuple(urgency),
         reasons=tuple(reasons),
         decided_by=decided_by,
+        uncertain=uncertain,
     )

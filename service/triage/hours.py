@@ -143,3 +143,22 @@ def add_business_minutes(
             return clock_from + remaining
         remaining -= available
     raise AssertionError("unreachable: open_intervals never ends")  # pragma: no cover
+
+
+def next_opening(
+    moment: datetime,
+    tz: str,
+    business_hours: Mapping[str, Sequence[Sequence[str]]] | None,
+    holidays: Sequence[date] | frozenset[date] = (),
+) -> datetime:
+    """`moment` (in UTC) when the brand is open then, else when it next opens; closing time is closed."""
+    return add_business_minutes(moment, 0, tz, business_hours, holidays)
+
+
+def is_open(
+    moment: datetime,
+    tz: str,
+    business_hours: Mapping[str, Sequence[Sequence[str]]] | None,
+    holidays: Sequence[date] | frozenset[date] = (),
+) -> bool:
+    return next_opening(moment, tz, business_hours, holidays) == moment.astimezone(UTC)

@@ -61,6 +61,10 @@ class BrandPolicy:
     holidays: tuple[date, ...] = ()
     sla_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_MINUTES))
     reply_to_praise: bool = False
+    # urgent posts (safety, or enough points) are due in wall-clock minutes, nights and holidays included
+    urgent_around_the_clock: bool = True
+    # the brand's policy version, stored with each result so re-triage knows what is stale
+    version: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -78,6 +82,33 @@ class BrandPolicy:
 
 
 @dataclass(frozen=True)
+class LLMVerdict:
+    """What the LLM said about a post the rules could not place."""
+
+    intent: str
+    needs_reply: bool
+    reason: str
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "needs_reply": self.needs_reply,
+            "reason": self.reason,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LLMVerdict:
+        return cls(
+            intent=str(data["intent"]),
+            needs_reply=bool(data["needs_reply"]),
+            reason=str(data.get("reason", "")),
+            model=str(data.get("model", "")),
+        )
+
+
+@dataclass(frozen=True)
 class TriageResult:
     """The triage decision for one post; `reasons` are sentences a care agent can read."""
 
@@ -91,8 +122,12 @@ class TriageResult:
     priority: str
     due_at: datetime
     reasons: tuple[str, ...]
-    decided_by: str
+    decided_by: str  # "rules", "rules+embedding" or "llm"
     version: str
+    # the rules alone (and the thread) could not place the post: where an LLM, if configured, decides
+    uncertain: bool = False
+    policy_version: int = 0
+    llm: LLMVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         due = self.due_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -109,4 +144,7 @@ class TriageResult:
             "reasons": list(self.reasons),
             "decided_by": self.decided_by,
             "version": self.version,
+            "policy_version": self.policy_version,
+            "uncertain": self.uncertain,
+            "llm": self.llm.to_dict() if self.llm else None,
         }

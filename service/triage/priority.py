@@ -19,6 +19,13 @@ Priority points:
     urgent >= 9 > high >= 6 > normal >= 2 > low
 
 A safety signal is always urgent, whatever the points. A post that needs no reply is always low.
+
+Due time: the brand's SLA minutes for the level, counted in business hours (hours.py): a question at
+night is due the morning after. Urgent posts are the exception: their minutes are wall-clock minutes,
+nights, weekends and holidays included (BrandPolicy.urgent_around_the_clock, on by default; brand
+setting `urgent_around_the_clock`). A customer reporting a gas smell or a burning charger at 23:00
+must not wait for the 08:00 opening, and a team that promises an urgent SLA keeps someone on call; a
+brand with nobody on call can switch it off, and urgent posts then wait for opening like the rest.
 Example: a negative complaint from a Twitter account with 48k followers scores 3 + 1 + 2 = 6 -> high;
 a neutral question from an account with 200 followers scores 2 + 0 + 1 = 3 -> normal.
 """
