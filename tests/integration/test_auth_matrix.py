@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from service.models import Brand, Incident
 from tests.conftest import Api
 
 ROLES = ("admin", "integration", "agent")
@@ -41,6 +43,11 @@ ROUTES: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("POST", "/v1/drafts/{draft}/approve", ("agent",), {}),
     ("POST", "/v1/drafts/{draft}/reject", ("agent",), {"reason": "no"}),
     ("POST", "/v1/drafts/{draft}/regenerate", ("agent",), {}),
+    ("POST", "/v1/brands/shop/out-of-hours-reply/approve", ("admin",), {}),
+    ("GET", "/v1/incidents?brand=shop", ("agent",), None),
+    ("GET", "/v1/incidents/{incident}", ("agent",), None),
+    ("POST", "/v1/incidents/{incident}/redraft", ("agent",), {}),
+    ("POST", "/v1/incidents/{incident}/close", ("agent",), {}),
 ]
 
 
@@ -64,7 +71,20 @@ async def world(api: Api) -> dict[str, Any]:
         },
     )
     post = await api.wait_post(response.json()["id"], keys[("integration", "shop")])
-    return {"keys": keys, "post": post["id"], "draft": post["draft"]["id"], "doc": doc["id"]}
+    runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.transaction() as session:  # an incident of brand shop, to address by id
+        brand_id = await session.scalar(sa.select(Brand.id).where(Brand.slug == "shop"))
+        incident = Incident(brand_id=brand_id, title="app login outage", post_count=3, author_count=3)
+        session.add(incident)
+        await session.flush()
+        incident_id = incident.id
+    return {
+        "keys": keys,
+        "post": post["id"],
+        "draft": post["draft"]["id"],
+        "doc": doc["id"],
+        "incident": incident_id,
+    }
 
 
 def _problem(response: Any, status: int) -> None:
@@ -76,7 +96,9 @@ def _problem(response: Any, status: int) -> None:
 
 async def test_every_route_checks_key_role_and_brand(api: Api, world: dict[str, Any]) -> None:
     for method, template, allowed, body in ROUTES:
-        path = template.format(post=world["post"], draft=world["draft"], doc=world["doc"])
+        path = template.format(
+            post=world["post"], draft=world["draft"], doc=world["doc"], incident=world["incident"]
+        )
         kwargs: dict[str, Any] = {"json": body} if body is not None else {}
         headers = {"If-Match": "1"}
 
