@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.embedder import aencode
@@ -34,8 +34,6 @@ from service.triage.hours import is_open, next_opening
 from service.triage.llm import ask_llm
 from service.triage.nearest import CALIBRATED_MODELS
 
-logger = logging.getLogger(__name__)
-
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 THREAD_DEPTH = 5
 REPEAT_WINDOW = timedelta(hours=48)
@@ -44,6 +42,8 @@ OPEN_STATUSES = ("triaged", "drafted")
 RETRIAGE_BATCH = 100
 # One holding reply per author per night, however often they post.
 HOLDING_REPLY_QUIET = timedelta(hours=12)
+
+log = structlog.get_logger("service.pipeline")
 
 
 def triager(runtime: Runtime) -> Triager:
@@ -149,7 +149,7 @@ async def _post_vector(runtime: Runtime, text: str) -> np.ndarray | None:
     try:
         return (await aencode(runtime.embedder, [text]))[0]
     except Exception:
-        logger.warning("embedding for incident grouping failed; the post stays ungrouped", exc_info=True)
+        log.warning("embedding for incident grouping failed; the post stays ungrouped", exc_info=True)
         return None
 
 
@@ -183,9 +183,42 @@ async def _compose(
     instruction: str | None,
     last_attempt: bool,
 ) -> DraftContent:
-    hits = await retrieval.search(runtime, brand.id, post.text, limit=5)
+    """Find knowledge and draft. On the job's last attempt a failing vector index does not leave the
+    post without a draft: it is drafted without knowledge and flagged `retrieval_failed`."""
+    flags: list[str] = []
+    try:
+        hits = await retrieval.search(runtime, brand.id, post.text, limit=5)
+    except Exception:
+        if not last_attempt:
+            raise
+        log.exception("retrieval failed on the last attempt; drafting without knowledge", post_id=post.id)
+        hits, flags = [], ["retrieval_failed"]
     req = _draft_request(brand, post, triage, instruction, _min_score(runtime, brand))
-    return await write_draft(runtime, req, hits, allow_fallback=last_attempt)
+    content = await write_draft(runtime, req, hits, allow_fallback=last_attempt)
+    content.flags.extend(flags)
+    return content
+
+
+async def _store_draft(
+    session: AsyncSession,
+    brand: Brand,
+    post: Post,
+    content: DraftContent,
+    generation: int,
+    instruction: str | None,
+) -> Draft:
+    """The draft, the post's new status and the draft.ready event, in the caller's transaction."""
+    draft = _new_draft(post, content, generation, instruction)
+    session.add(draft)
+    post.status = "drafted"
+    await session.flush()
+    emit(
+        session,
+        brand,
+        "draft.ready",
+        {"post_id": post.id, "draft_id": draft.id, "external_id": post.external_id, "flags": content.flags},
+    )
+    return draft
 
 
 def _apply_triage(post: Post, triage: dict[str, Any]) -> None:
@@ -310,21 +343,7 @@ async def process_post(runtime: Runtime, lease: queue.Lease) -> None:
         if content is None:
             post.status = "no_reply_needed"
         else:
-            draft = _new_draft(post, content, 1, None)
-            session.add(draft)
-            post.status = "drafted"
-            await session.flush()
-            emit(
-                session,
-                brand,
-                "draft.ready",
-                {
-                    "post_id": post.id,
-                    "draft_id": draft.id,
-                    "external_id": post.external_id,
-                    "flags": content.flags,
-                },
-            )
+            await _store_draft(session, brand, post, content, 1, None)
         if not await queue.complete(session, lease):
             raise queue.LeaseLost(lease.id)
 
@@ -417,21 +436,7 @@ async def redraft_post(runtime: Runtime, lease: queue.Lease) -> None:
             .where(Draft.post_id == post_id, Draft.status == "pending")
             .values(status="superseded")
         )
-        draft = _new_draft(post, content, generation, instruction)
-        session.add(draft)
-        post.status = "drafted"
-        await session.flush()
-        emit(
-            session,
-            brand,
-            "draft.ready",
-            {
-                "post_id": post.id,
-                "draft_id": draft.id,
-                "external_id": post.external_id,
-                "flags": content.flags,
-            },
-        )
+        await _store_draft(session, brand, post, content, generation, instruction)
         if not await queue.complete(session, lease):
             raise queue.LeaseLost(lease.id)
 

@@ -100,3 +100,21 @@ async def test_timeouts_are_retried(make_client: Any, fake_llm: FakeLLMServer) -
     post = await ask(api, "l-4", "Is anyone there? My parcel never arrived!")
     assert post["status"] == "drafted" and "llm" in post["draft"]["flags"]
     assert "no_knowledge" in post["draft"]["flags"]
+
+
+async def test_vector_index_down_still_drafts_on_last_attempt(make_client: Any) -> None:
+    """Qdrant failing: retried with backoff; the last attempt drafts without knowledge, flagged."""
+    api = await make_client(job_max_attempts=2, job_backoff_base_s=0.05)
+    await api.brand("shop")
+    runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    calls = {"n": 0}
+
+    async def broken_search(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        raise ConnectionError("qdrant unreachable")
+
+    runtime.vectors.search = broken_search  # the network edge fails; everything else is real
+    post = await ask(api, "q-1", "How do I return a product?")
+    assert post["status"] == "drafted"
+    assert "retrieval_failed" in post["draft"]["flags"] and "no_knowledge" in post["draft"]["flags"]
+    assert calls["n"] == 2
