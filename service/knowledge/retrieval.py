@@ -1,4 +1,9 @@
-"""Finding the brand's knowledge that answers a text: embed, search the vector index, keep what is live.
+"""Finding the brand's knowledge that answers a text: embed, search the vector index, keep what is live,
+rank and calibrate (service.knowledge.ranking).
+
+Which embedding answers: the English model when both the brand and the post are English, the
+multilingual one otherwise, so a German post finds a German FAQ and an English post to a German brand
+does too (measured in BENCHMARKS.md). Every point carries both, so the choice is made per query.
 
 A document being replaced has points of two versions in the index for a moment; a hit counts only when
 its version is the document's active one in the database, so a search sees the old or the new version,
@@ -7,13 +12,23 @@ never a mix. Hits of deleted documents drop out the same way, before their point
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from service.adapters.embedder import aencode
-from service.models import Document
+from service.adapters.embedder import Embedder, aencode_queries, load_embedder
+from service.adapters.vectors import DENSE, MULTILINGUAL, SPARSE, VectorStore
+from service.config import Settings
+from service.knowledge import ranking, sparse
+from service.knowledge.ranking import Candidate
+from service.models import Brand, Document
 from service.runtime import Runtime
+from service.triage.language import detect_language
+
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+_URL = re.compile(r"https?://\S+|www\.\S+")
 
 
 @dataclass(frozen=True)
@@ -22,18 +37,90 @@ class KnowledgeHit:
     kind: str
     title: str
     text: str
-    score: float
+    score: float  # calibrated confidence 0..1 (see ranking.CALIBRATIONS)
     url: str | None = None
     page: int | None = None
     question: str | None = None
+    relevance: float = 0.0  # the uncalibrated similarity it was ranked by
 
 
-async def search(
-    runtime: Runtime, brand_id: str, query: str, *, limit: int = 5, kinds: list[str] | None = None
-) -> list[KnowledgeHit]:
-    vector = (await aencode(runtime.embedder, [query]))[0]
-    raw = await runtime.vectors.search(brand_id, vector, limit=limit * 3 + 10, kinds=kinds)
-    doc_ids = {h.payload["document_id"] for h in raw if h.payload.get("document_id")}
+def clean_text(text: str) -> str:
+    """What gets embedded of a post: @handles name the brand and the customer, not the question, and a
+    URL's characters only add noise."""
+    return " ".join(_URL.sub(" ", _HANDLE.sub(" ", text)).split()) or text.strip()
+
+
+def embedders_for(settings: Settings, english: Embedder) -> dict[str, Embedder]:
+    """Vector name -> model; loads the multilingual model (once per process) when one is configured."""
+    models = {DENSE: english}
+    if settings.multilingual_embedding_model:
+        models[MULTILINGUAL] = load_embedder(settings.multilingual_embedding_model)
+    return models
+
+
+async def embedders(runtime: Runtime) -> dict[str, Embedder]:
+    cached = runtime.state.get("retrieval_embedders")
+    if isinstance(cached, dict):
+        return cached
+    # Loading reads model files: off the event loop.
+    models = await asyncio.to_thread(embedders_for, runtime.settings, runtime.embedder)
+    runtime.state["retrieval_embedders"] = models
+    return models
+
+
+def route(models: dict[str, Embedder], brand_language: str, post_language: str) -> str:
+    if MULTILINGUAL in models and (brand_language != "en" or post_language != "en"):
+        return MULTILINGUAL
+    return DENSE
+
+
+def keyword_weight(settings: Settings, brand_language: str, post_language: str) -> float:
+    """Keywords only count when the post is in the knowledge's language (taken to be the brand's): an
+    English post shares no words with a German FAQ, and a zero keyword score would only drag its
+    cross-language match down."""
+    return settings.retrieval_sparse_weight if post_language == brand_language else 0.0
+
+
+async def candidates(
+    vectors: VectorStore,
+    embedder: Embedder,
+    vector_name: str,
+    brand_id: str,
+    text: str,
+    *,
+    limit: int,
+    kinds: list[str] | None = None,
+) -> list[Candidate]:
+    """The brand's points nearest to `text` by the named dense vector or by keywords, with both scores."""
+    text = clean_text(text)
+    dense = (await aencode_queries(embedder, [text]))[0]
+    keywords = sparse.query_vector(text)
+    hits = await vectors.search(brand_id, {vector_name: dense, SPARSE: keywords}, limit=limit, kinds=kinds)
+    return [
+        Candidate(
+            source_id=str(h.payload["source_id"]),
+            group=str(h.payload.get("group") or h.payload["source_id"]),
+            dense=h.scores.get(vector_name, 0.0),
+            sparse=sparse.coverage(h.scores.get(SPARSE, 0.0), keywords),
+            payload=h.payload,
+        )
+        for h in hits
+    ]
+
+
+def rank(
+    settings: Settings, embedder: Embedder, found: list[Candidate], *, sparse_weight: float
+) -> list[ranking.Ranked]:
+    return ranking.rank(
+        found,
+        sparse_weight=sparse_weight,
+        vote_weight=settings.retrieval_vote_weight,
+        calibration=ranking.calibration_for(embedder.name),
+    )
+
+
+async def _live(runtime: Runtime, found: list[Candidate]) -> list[Candidate]:
+    doc_ids = {c.payload["document_id"] for c in found if c.payload.get("document_id")}
     active: dict[str, int | None] = {}
     if doc_ids:
         async with runtime.sessionmaker() as session:
@@ -41,25 +128,44 @@ async def search(
                 sa.select(Document.id, Document.active_version).where(Document.id.in_(doc_ids))
             )
             active = {row.id: row.active_version for row in rows}
-    best: dict[str, KnowledgeHit] = {}
-    for hit in raw:
-        payload = hit.payload
-        doc_id = payload.get("document_id")
-        if doc_id and (doc_id not in active or active[doc_id] != payload.get("version")):
-            continue
-        source_id = str(payload["source_id"])
-        if source_id in best:  # one entry may be indexed several ways; keep its best score
-            continue
-        best[source_id] = KnowledgeHit(
-            source_id=source_id,
-            kind=str(payload.get("kind", "doc")),
-            title=str(payload.get("title", "")),
-            text=str(payload.get("text", "")),
-            score=round(max(0.0, min(1.0, hit.score)), 4),
-            url=payload.get("url"),
-            page=payload.get("page"),
-            question=payload.get("question"),
+    return [
+        c
+        for c in found
+        if not (doc_id := c.payload.get("document_id"))
+        or (doc_id in active and active[doc_id] == c.payload.get("version"))
+    ]
+
+
+async def search(
+    runtime: Runtime, brand_id: str, query: str, *, limit: int = 5, kinds: list[str] | None = None
+) -> list[KnowledgeHit]:
+    async with runtime.sessionmaker() as session:
+        brand_language = await session.scalar(sa.select(Brand.language).where(Brand.id == brand_id)) or "en"
+    models = await embedders(runtime)
+    post_language = (await asyncio.to_thread(detect_language, query, brand_language)).language
+    name = route(models, brand_language, post_language)
+    found = await candidates(
+        runtime.vectors,
+        models[name],
+        name,
+        brand_id,
+        query,
+        limit=max(runtime.settings.retrieval_candidates, limit),
+        kinds=kinds,
+    )
+    weight = keyword_weight(runtime.settings, brand_language, post_language)
+    ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
+    return [
+        KnowledgeHit(
+            source_id=r.source_id,
+            kind=str(r.payload.get("kind", "doc")),
+            title=str(r.payload.get("title", "")),
+            text=str(r.payload.get("text", "")),
+            score=round(r.score, 4),
+            url=r.payload.get("url"),
+            page=r.payload.get("page"),
+            question=r.payload.get("question"),
+            relevance=round(r.relevance, 4),
         )
-        if len(best) == limit:
-            break
-    return list(best.values())
+        for r in ranked[:limit]
+    ]

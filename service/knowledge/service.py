@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.adapters.embedder import aencode
+from service.adapters.embedder import Embedder, aencode
 from service.adapters.vectors import VectorPoint, point_id
 from service.errors import InvalidDocument, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import queue
+from service.knowledge import retrieval, sparse
 from service.knowledge.chunking import chunk_document
 from service.knowledge.parsers import ParsedDocument, ParseLimits, detect_format, parse_document
+from service.knowledge.retrieval import clean_text
 from service.knowledge.schemas import DocumentOut
 from service.models import Brand, Document, Draft, Post
 from service.runtime import Runtime
@@ -97,41 +100,87 @@ async def delete(session: AsyncSession, brand: Brand, document_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
+    """One retrievable piece of knowledge; indexed once per text in `embed_texts` (an FAQ entry by its
+    question, which matches posts phrased alike, and by question and answer, which matches posts that
+    use the answer's words), and found by its best one."""
+
     source_id: str
     kind: str
     title: str
     text: str
-    embed_text: str
+    embed_texts: tuple[str, ...]
     url: str | None = None
     page: int | None = None
     question: str | None = None
 
 
-def _entries(parsed: ParsedDocument, filename: str) -> list[_Entry]:
-    if parsed.kind == "faq":
-        return [
-            _Entry(
-                source_id=faq.source_id,
-                kind="faq",
-                title=faq.question,
-                text=faq.answer,
-                embed_text=f"{faq.question}\n{faq.answer}",
-                url=faq.url,
-                question=faq.question,
-            )
-            for faq in parsed.faqs
-        ]
-    return [
-        _Entry(
+def entries(parsed: ParsedDocument, filename: str) -> list[Entry]:
+    """FAQ entries, then the prose chunks (an FAQ document's intro and non-question sections too)."""
+    found = [
+        Entry(
+            source_id=faq.source_id,
+            kind="faq",
+            title=faq.question,
+            text=faq.answer,
+            embed_texts=(faq.question, f"{faq.question}\n{faq.answer}"),
+            url=faq.url,
+            question=faq.question,
+        )
+        for faq in parsed.faqs
+    ]
+    found.extend(
+        Entry(
             source_id=f"{filename}#{chunk.ordinal}",
             kind="doc",
             title=chunk.title,
             text=chunk.text,
-            embed_text=f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text,
+            embed_texts=(f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text,),
             page=chunk.page,
         )
         for chunk in chunk_document(parsed)
+    )
+    return found
+
+
+async def embed_points(
+    models: dict[str, Embedder], items: list[tuple[str, str, dict[str, Any]]]
+) -> list[VectorPoint]:
+    """Points for (id, text, payload) items: each text embedded by every model (the query decides which
+    one it searches with) and turned into keyword terms."""
+    texts = [text for _, text, _ in items]
+    dense = {name: await aencode(model, texts) for name, model in models.items()}
+    return [
+        VectorPoint(
+            id=pid,
+            vectors={name: rows[i] for name, rows in dense.items()},
+            payload=payload,
+            sparse=sparse.document_vector(text),
+        )
+        for i, (pid, text, payload) in enumerate(items)
+    ]
+
+
+def entry_items(
+    batch: list[Entry], id_prefix: tuple[str, ...], base: dict[str, Any]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (
+            point_id(*id_prefix, entry.source_id, str(i)),
+            text,
+            {
+                **base,
+                "kind": entry.kind,
+                "source_id": entry.source_id,
+                "title": entry.title,
+                "text": entry.text,
+                "url": entry.url,
+                "page": entry.page,
+                "question": entry.question,
+            },
+        )
+        for entry in batch
+        for i, text in enumerate(entry.embed_texts)
     ]
 
 
@@ -149,8 +198,8 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
         parsed = await asyncio.to_thread(
             parse_document, filename, data, content_type=content_type, kind=kind, limits=ParseLimits()
         )
-        entries = _entries(parsed, filename)
-        if not entries:
+        found = entries(parsed, filename)
+        if not found:
             raise InvalidDocument("the document has no text to index")
     except InvalidDocument as exc:
         async with runtime.transaction() as session:
@@ -166,32 +215,14 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
         await session.execute(
             sa.update(Document)
             .where(Document.id == document_id, Document.version == version)
-            .values(kind=parsed.kind, chunks_total=len(entries), chunks_done=0)
+            .values(kind=parsed.kind, chunks_total=len(found), chunks_done=0)
         )
-    for start in range(0, len(entries), EMBED_BATCH):
-        batch = entries[start : start + EMBED_BATCH]
-        vectors = await aencode(runtime.embedder, [e.embed_text for e in batch])
-        await runtime.vectors.upsert(
-            [
-                VectorPoint(
-                    id=point_id(document_id, str(version), entry.source_id),
-                    vector=vector,
-                    payload={
-                        "brand_id": brand_id,
-                        "document_id": document_id,
-                        "version": version,
-                        "kind": entry.kind,
-                        "source_id": entry.source_id,
-                        "title": entry.title,
-                        "text": entry.text,
-                        "url": entry.url,
-                        "page": entry.page,
-                        "question": entry.question,
-                    },
-                )
-                for entry, vector in zip(batch, vectors, strict=True)
-            ]
-        )
+    models = await retrieval.embedders(runtime)
+    base = {"brand_id": brand_id, "document_id": document_id, "version": version}
+    for start in range(0, len(found), EMBED_BATCH):
+        batch = found[start : start + EMBED_BATCH]
+        items = entry_items(batch, (document_id, str(version)), base)
+        await runtime.vectors.upsert(await embed_points(models, items))
         async with runtime.transaction() as session:
             await session.execute(
                 sa.update(Document)
@@ -224,8 +255,28 @@ def past_answer_source_id(draft_id: str) -> str:
     return f"past:{draft_id}"
 
 
+def past_answer_items(
+    draft_id: str, post_text: str, reply_text: str, payload: dict[str, Any]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """A past answer's points: the customer's post (found by posts asking alike) and the reply (found by
+    posts using its words); handles and URLs stripped as for queries."""
+    return [
+        (point_id("past_answer", draft_id, part), clean_text(text), {**payload, "part": part})
+        for part, text in (("post", post_text), ("reply", reply_text))
+    ]
+
+
+def answered_with(sources: list[Any], own: str) -> str:
+    """The source an approved reply was grounded on (what it votes for); itself when it had none."""
+    for source in sources or []:
+        if isinstance(source, dict) and source.get("source_id"):
+            return str(source["source_id"])
+    return own
+
+
 async def learn_answer(runtime: Runtime, lease: queue.Lease) -> None:
-    """An approved reply becomes a past answer, indexed by the customer's post that it answered."""
+    """An approved reply becomes a past answer, indexed by the customer's post that it answered and by the
+    reply itself; it votes for the source the reply was grounded on (ranking.rank)."""
     draft_id = lease.payload["draft_id"]
     async with runtime.transaction() as session:
         row = (
@@ -238,25 +289,20 @@ async def learn_answer(runtime: Runtime, lease: queue.Lease) -> None:
             await queue.complete(session, lease)
         return
     draft, post = row
-    vector = (await aencode(runtime.embedder, [post.text]))[0]
     source_id = past_answer_source_id(draft.id)
-    await runtime.vectors.upsert(
-        [
-            VectorPoint(
-                id=point_id("past_answer", draft.id),
-                vector=vector,
-                payload={
-                    "brand_id": post.brand_id,
-                    "kind": "past_answer",
-                    "source_id": source_id,
-                    "title": post.text[:120],
-                    "text": draft.text,
-                    "question": post.text,
-                    "language": draft.language,
-                    "post_id": post.id,
-                },
-            )
-        ]
-    )
+    payload = {
+        "brand_id": post.brand_id,
+        "kind": "past_answer",
+        "source_id": source_id,
+        "group": answered_with(draft.sources, source_id),
+        "title": post.text[:120],
+        "text": draft.text,
+        "question": post.text,
+        "language": draft.language,
+        "post_id": post.id,
+    }
+    items = past_answer_items(draft.id, post.text, draft.text, payload)
+    models = await retrieval.embedders(runtime)
+    await runtime.vectors.upsert(await embed_points(models, items))
     async with runtime.transaction() as session:
         await queue.complete(session, lease)

@@ -1,0 +1,160 @@
+"""Knowledge search through the HTTP API: replacing a document while searching, deleting it, FAQ prose,
+and the multilingual route (German posts and English posts to a German brand find German FAQ entries)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from service.runtime import Runtime
+from tests.conftest import Api
+
+TOPICS = [
+    ("return", "How do I return a product?", "Send it back within 30 days"),
+    ("ship", "Do you ship to Switzerland?", "We ship to Switzerland"),
+    ("password", "How do I reset my password?", "Use 'Forgot password' on the login page"),
+    ("invoice", "Where do I find my invoice?", "Invoices are in your account under Orders"),
+]
+
+
+# More entries make indexing a version take long enough for many searches to run during it.
+FILLER = [(f"filler-{i}", f"What is rule number {i} of the house?", f"Rule {i} is kept") for i in range(40)]
+
+
+def faq_version(tag: str) -> bytes:
+    return json.dumps(
+        [{"id": f"faq-{key}", "question": q, "answer": f"{a} ({tag})."} for key, q, a in TOPICS + FILLER]
+    ).encode()
+
+
+def runtime_of(api: Api) -> Runtime:
+    runtime: Runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+async def search(api: Api, slug: str, q: str, limit: int = 5) -> list[dict[str, Any]]:
+    response = await api.client.get(
+        f"/v1/brands/{slug}/knowledge/search", params={"q": q, "limit": limit}, headers=api.admin
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["hits"])
+
+
+async def test_search_during_replace_sees_one_whole_version(api: Api) -> None:
+    brand = await api.brand("shop")
+    doc = await api.upload("shop", "faq.json", faq_version("v1"))
+    assert (await api.wait_document("shop", doc["id"]))["status"] == "ready"
+
+    query = "how can I send back what I bought?"
+    assert {h["text"].rsplit("(", 1)[-1] for h in await search(api, "shop", query)} == {"v1)."}
+    seen: list[set[str]] = []
+    stop = asyncio.Event()
+
+    async def searching() -> None:
+        while not stop.is_set():
+            hits = await search(api, "shop", query, limit=10)
+            seen.append({h["text"].rsplit("(", 1)[-1] for h in hits})
+
+    loop = asyncio.create_task(searching())
+    try:
+        for tag in ("v2", "v3"):
+            await asyncio.sleep(0.05)
+            replaced = await api.upload("shop", "faq.json", faq_version(tag))
+            assert replaced["id"] == doc["id"]
+            done = await api.wait_document("shop", doc["id"])
+            assert done["status"] == "ready" and done["version"] == int(tag[1])
+        await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await loop
+    assert len(seen) > 5
+    assert all(len(versions) == 1 for versions in seen), [v for v in seen if len(v) != 1]
+    assert seen[0] == {
+        "v1).",
+    } or seen[0] == {"v1)."}
+    assert seen[-1] == {"v3)."}
+    # the old versions' points are gone once the new one is live
+    runtime = runtime_of(api)
+    points = await runtime.vectors.count(brand["id"], document_id=doc["id"])
+    assert points == 2 * len(TOPICS + FILLER)  # each FAQ entry: its question, and question with answer
+
+
+async def test_delete_removes_every_point(api: Api) -> None:
+    brand = await api.brand("shop")
+    faq = await api.upload("shop", "faq.json", faq_version("v1"))
+    page = "# Returns\n\nReturns are free within 30 days.\n\n# Shipping\n\nWe ship across Europe."
+    doc = await api.upload("shop", "help.md", page.encode())
+    await api.wait_document("shop", faq["id"])
+    await api.wait_document("shop", doc["id"])
+    runtime = runtime_of(api)
+    before = await runtime.vectors.count(brand["id"])
+    assert before == await runtime.vectors.count(brand["id"], document_id=doc["id"]) + 2 * len(
+        TOPICS + FILLER
+    )
+
+    deleted = await api.client.delete(f"/v1/brands/shop/documents/{faq['id']}", headers=api.admin)
+    assert deleted.status_code == 204
+    # gone from search at once, and every point goes with the delete job
+    assert not any(h["source_id"].startswith("faq-") for h in await search(api, "shop", "return a product"))
+    for _ in range(200):
+        if await runtime.vectors.count(brand["id"], document_id=faq["id"]) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await runtime.vectors.count(brand["id"], document_id=faq["id"]) == 0
+    assert await runtime.vectors.count(brand["id"]) == before - 2 * len(TOPICS + FILLER)
+
+
+async def test_faq_document_prose_is_searchable(api: Api) -> None:
+    await api.brand("shop")
+    markdown = (
+        "# Help\n\nOur stores in Berlin and Hamburg open from 9 to 18 on weekdays.\n\n"
+        "## How do I return a product?\n\nSend it back within 30 days.\n\n"
+        "## Do you ship to Switzerland?\n\nYes, duties included.\n"
+    )
+    doc = await api.upload("shop", "help.md", markdown.encode(), kind="faq")
+    done = await api.wait_document("shop", doc["id"])
+    assert done["status"] == "ready"
+    hits = await search(api, "shop", "when are your stores open?")
+    assert hits[0]["kind"] == "doc" and "Hamburg" in hits[0]["text"]
+
+
+GERMAN_FAQ = [
+    {
+        "id": "se-zaehlerstand",
+        "question": "Wie teile ich meinen Zählerstand mit?",
+        "answer": "Zählerstände geben Sie im Kundenportal, in der App oder per Postkarte an.",
+    },
+    {
+        "id": "se-umzug",
+        "question": "Ich ziehe um. Was muss ich tun?",
+        "answer": "Melden Sie Ihren Umzug mindestens eine Woche vorher im Kundenportal an.",
+    },
+    {
+        "id": "se-sepa",
+        "question": "Wie erteile ich ein SEPA-Lastschriftmandat?",
+        "answer": "Das SEPA-Mandat erteilen Sie im Kundenportal unter 'Zahlungsdaten'.",
+    },
+    {
+        "id": "se-oekostrom",
+        "question": "Bietet ihr Ökostrom an?",
+        "answer": "Ja, unser Tarif 'Elbtal Grün' besteht zu 100 % aus erneuerbaren Energien.",
+    },
+]
+
+
+async def test_german_and_english_posts_find_german_faq(api: Api) -> None:
+    await api.brand("stadtwerke", language="de")
+    doc = await api.upload("stadtwerke", "faq.json", json.dumps(GERMAN_FAQ).encode())
+    assert (await api.wait_document("stadtwerke", doc["id"]))["status"] == "ready"
+    for q, expected in [
+        ("Wo gebe ich nochmal meinen Zählerstand ein?", "se-zaehlerstand"),
+        ("Möchte ab jetzt per Lastschrift zahlen, wie geht das?", "se-sepa"),
+        ("We're moving to another town next month. Do I need to tell you?", "se-umzug"),
+        ("Do you also offer green electricity?", "se-oekostrom"),
+    ]:
+        hits = await search(api, "stadtwerke", q)
+        assert hits[0]["source_id"] == expected, (q, hits)
+    unrelated = await search(api, "stadtwerke", "Tolles Wetter heute an der Elbe")
+    min_score = runtime_of(api).settings.retrieval_min_score
+    assert all(h["score"] < min_score for h in unrelated), unrelated
