@@ -8,8 +8,9 @@ are retried; 4xx answers other than 429 are not (retrying a bad request cannot h
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import openai
 from openai import AsyncOpenAI
@@ -21,6 +22,8 @@ from tenacity import (
 )
 
 from service.config import Settings
+
+T = TypeVar("T")
 
 
 class LLMError(Exception):
@@ -63,34 +66,34 @@ class LLMClient:
 
     async def draft_reply(self, system: str, user: str) -> LLMReply:
         """Ask for `{"reply": str, "source_ids": [str]}`; retried as the module docstring says."""
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential_jitter(initial=0.2, max=self._max_backoff),
-                retry=retry_if_exception_type(_RETRYABLE),
-                reraise=True,
-            ):
-                with attempt:
-                    return await self._draft_once(system, user)
-        except openai.APIStatusError as exc:
-            raise LLMError(f"LLM answered HTTP {exc.status_code}") from exc
-        except openai.APIError as exc:
-            raise LLMError(f"LLM unreachable: {type(exc).__name__}") from exc
-        raise LLMError("LLM gave no answer")  # pragma: no cover - AsyncRetrying always returns or raises
 
-    async def _draft_once(self, system: str, user: str) -> LLMReply:
-        response = await self._client.chat.completions.create(
-            model=self.model,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            temperature=self._temperature,
-            response_format={"type": "json_object"},
-        )
-        content = response.choices[0].message.content if response.choices else None
-        return parse_reply(content or "", response.model or self.model)
+        async def once() -> LLMReply:
+            content, model = await self._json_chat(system, user, self._temperature)
+            return parse_reply(content, model)
+
+        return await self._retrying(once)
 
     async def classify(self, system: str, user: str, labels: Sequence[str]) -> LLMClassification:
         """Ask for `{"intent": <one of labels>, "needs_reply": bool, "reason": str}` (triage of a post the
         rules could not place); retried as the module docstring says, an unknown label included."""
+
+        async def once() -> LLMClassification:
+            content, model = await self._json_chat(system, user, 0.0)
+            return parse_classification(content, model, labels)
+
+        return await self._retrying(once)
+
+    async def _json_chat(self, system: str, user: str, temperature: float) -> tuple[str, str]:
+        response = await self._client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            temperature=temperature,
+            response_format={"type": "json_object"},
+        )
+        content = response.choices[0].message.content if response.choices else None
+        return content or "", response.model or self.model
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
@@ -99,14 +102,7 @@ class LLMClient:
                 reraise=True,
             ):
                 with attempt:
-                    response = await self._client.chat.completions.create(
-                        model=self.model,
-                        messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                        temperature=0.0,
-                        response_format={"type": "json_object"},
-                    )
-                    content = response.choices[0].message.content if response.choices else None
-                    return parse_classification(content or "", response.model or self.model, labels)
+                    return await call()
         except openai.APIStatusError as exc:
             raise LLMError(f"LLM answered HTTP {exc.status_code}") from exc
         except openai.APIError as exc:

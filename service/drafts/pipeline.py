@@ -199,6 +199,20 @@ async def _compose(
     return content
 
 
+def _emit_triaged(
+    session: AsyncSession, brand: Brand, post: Post, triage: dict[str, Any], **extra: Any
+) -> None:
+    data = {
+        "post_id": post.id,
+        "external_id": post.external_id,
+        "channel": post.channel,
+        "triage": triage,
+        "incident_id": post.incident_id,
+        **extra,
+    }
+    emit(session, brand, "post.triaged", data)
+
+
 async def _store_draft(
     session: AsyncSession,
     brand: Brand,
@@ -327,18 +341,7 @@ async def process_post(runtime: Runtime, lease: queue.Lease) -> None:
             queue.enqueue(session, "retriage_brand", {"brand_id": brand.id})
         if vector is not None:
             await incidents.assign(session, brand, post, vector, runtime.embedder.name)
-        emit(
-            session,
-            brand,
-            "post.triaged",
-            {
-                "post_id": post.id,
-                "external_id": post.external_id,
-                "channel": post.channel,
-                "triage": triage,
-                "incident_id": post.incident_id,
-            },
-        )
+        _emit_triaged(session, brand, post, triage)
         await _send_holding_reply(session, brand, post, triage)
         if content is None:
             post.status = "no_reply_needed"
@@ -399,19 +402,7 @@ async def retriage_brand(runtime: Runtime, lease: queue.Lease) -> None:
                 before = post.triage or {}
                 _apply_triage(post, triage)
                 if any(before.get(k) != triage.get(k) for k in ("needs_reply", "priority", "due_at")):
-                    emit(
-                        session,
-                        brand,
-                        "post.triaged",
-                        {
-                            "post_id": post.id,
-                            "external_id": post.external_id,
-                            "channel": post.channel,
-                            "triage": triage,
-                            "incident_id": post.incident_id,
-                            "retriaged": True,
-                        },
-                    )
+                    _emit_triaged(session, brand, post, triage, retriaged=True)
 
 
 async def redraft_post(runtime: Runtime, lease: queue.Lease) -> None:
