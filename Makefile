@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export REPLY_DATA_DIR ?= data
-export REPLY_BOOTSTRAP_ADMIN_KEY ?= dev-admin-key-change-me
-export REPLY_LOAD_DEMO_KNOWLEDGE ?= true
+# Defaults for `make run` only; the tests set their own settings.
+RUN_ENV := REPLY_DATA_DIR=$${REPLY_DATA_DIR:-data} \
+	REPLY_BOOTSTRAP_ADMIN_KEY=$${REPLY_BOOTSTRAP_ADMIN_KEY:-dev-admin-key-change-me} \
+	REPLY_LOAD_DEMO_KNOWLEDGE=$${REPLY_LOAD_DEMO_KNOWLEDGE:-true}
 
 .PHONY: run worker test lint bench clean
 
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m service
+	$(RUN_ENV) $(BIN)/python -m service
 
 worker: $(STAMP)
 	$(BIN)/python -m service worker

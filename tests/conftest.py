@@ -25,6 +25,10 @@ ADMIN_KEY = "test-admin-key-0123456789"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Hermetic settings: a REPLY_* variable from the shell (a .env, `make run` defaults) must not leak
+    # into the apps the tests build; each test passes what it needs.
+    for name in [n for n in os.environ if n.startswith("REPLY_") and n != "REPLY_TEST_POSTGRES"]:
+        del os.environ[name]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
