@@ -138,6 +138,21 @@ class Api:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
+    async def send_post(
+        self, headers: dict[str, str], external_id: str, text: str, *, author: dict[str, Any] | None = None
+    ) -> str:
+        """POST /v1/posts to brand "shop" on twitter; asserts 202 and returns the post id."""
+        body = {
+            "brand": "shop",
+            "channel": "twitter",
+            "external_id": external_id,
+            "text": text,
+            "author": author or {"handle": "jo"},
+        }
+        response = await self.client.post("/v1/posts", json=body, headers=headers)
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
     async def upload(
         self, slug: str, filename: str, content: bytes, kind: str | None = None
     ) -> dict[str, Any]:

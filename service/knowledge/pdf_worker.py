@@ -89,6 +89,7 @@ def extract(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
         try:
             decrypted = bool(reader.decrypt(""))
         except (DependencyError, FileNotDecryptedError, NotImplementedError):
+            # pypdf raises NotImplementedError for encryption algorithms it cannot handle: still "encrypted".
             decrypted = False
         if not decrypted:
             return _failure("encrypted", "the PDF is encrypted (password-protected)")

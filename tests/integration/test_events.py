@@ -32,19 +32,7 @@ async def wait_events(api: Api, done: Any, timeout: float = 20.0) -> list[Event]
 
 
 async def send_post(api: Api, external_id: str = "e-1") -> None:
-    integration = await api.key("integration", ["shop"])
-    response = await api.client.post(
-        "/v1/posts",
-        headers=integration,
-        json={
-            "brand": "shop",
-            "channel": "twitter",
-            "external_id": external_id,
-            "text": "Where is my order??",
-            "author": {"handle": "jo"},
-        },
-    )
-    assert response.status_code == 202
+    await api.send_post(await api.key("integration", ["shop"]), external_id, "Where is my order??")
 
 
 async def test_retried_until_2xx(make_client: Any, receiver: WebhookReceiver) -> None:

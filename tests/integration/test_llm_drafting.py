@@ -33,19 +33,8 @@ async def llm_api(make_client: Any, server: FakeLLMServer, **overrides: Any) -> 
 
 async def ask(api: Api, external_id: str, text: str) -> dict[str, Any]:
     integration = await api.key("integration", ["shop"])
-    response = await api.client.post(
-        "/v1/posts",
-        headers=integration,
-        json={
-            "brand": "shop",
-            "channel": "twitter",
-            "external_id": external_id,
-            "text": text,
-            "author": {"handle": "kim", "name": "Kim"},
-        },
-    )
-    assert response.status_code == 202
-    return await api.wait_post(response.json()["id"], integration, timeout=40)
+    post_id = await api.send_post(integration, external_id, text, author={"handle": "kim", "name": "Kim"})
+    return await api.wait_post(post_id, integration, timeout=40)
 
 
 async def test_llm_draft_is_grounded_and_in_language(make_client: Any, fake_llm: FakeLLMServer) -> None:
