@@ -205,7 +205,9 @@ class Bench:
             qdrant_path=directory / f"qdrant-{multilingual}",
             multilingual_embedding_model=multilingual,
         )
-        self.models = retrieval.embedders_for(self.settings, load_embedder())
+        self.models = {DENSE: load_embedder()}
+        if multilingual:
+            self.models[MULTILINGUAL] = load_embedder(multilingual)
         self.store = VectorStore(self.settings, self.models[DENSE].dim)
 
     async def start(self) -> None:

@@ -36,7 +36,7 @@ from service.knowledge import routes as knowledge_routes
 from service.knowledge.demo import load_demo_knowledge
 from service.logs import configure as configure_logs
 from service.posts import routes as post_routes
-from service.problems import TYPE_BASE, encode, problem
+from service.problems import encode, problem, type_uri
 from service.runtime import Runtime, start_runtime
 from service.worker import WorkerPool
 
@@ -49,7 +49,7 @@ def _problem(exc: DomainError) -> ProblemDetailsException:
         detail=exc.detail,
         status_code=exc.status,
         title=exc.title,
-        type_=TYPE_BASE + type(exc).__name__.lower(),
+        type_=type_uri(exc.status),
         extra=extra,
     )
 
@@ -65,7 +65,7 @@ def _validation_problem(exc: ValidationException) -> ProblemDetailsException:
         detail=detail,
         status_code=422,
         title="Invalid input",
-        type_=TYPE_BASE + "invalidinput",
+        type_=type_uri(422),
         extra={"errors": errors} if errors else None,
     )
 
@@ -86,7 +86,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     log.exception("unhandled error", path=request.scope.get("path"), method=request.method)
     return Response(
         {
-            "type": TYPE_BASE + "internal-error",
+            "type": type_uri(500),
             "title": "Internal Server Error",
             "status": 500,
             "detail": "an unexpected error occurred; it has been logged",

@@ -10,6 +10,15 @@ MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://reply-service.dev/problems/"
 
 
+def _phrase(status: int) -> str:
+    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+
+
+def type_uri(status: int) -> str:
+    """One problem type per status, whoever raises it: a 404 is ".../not-found" from every route."""
+    return TYPE_BASE + _phrase(status).lower().replace(" ", "-").replace("'", "")
+
+
 def problem(
     status: int,
     detail: str,
@@ -18,10 +27,9 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     instance: str | None = None,
 ) -> dict[str, Any]:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body: dict[str, Any] = {
-        "type": TYPE_BASE + phrase.lower().replace(" ", "-").replace("'", ""),
-        "title": title or phrase,
+        "type": type_uri(status),
+        "title": title or _phrase(status),
         "status": status,
         "detail": detail,
     }

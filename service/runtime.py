@@ -1,20 +1,23 @@
 """The running service's parts, built once at startup and handed to features: settings, database,
-embedder, vector index, LLM and webhook sender."""
+embedding models, triager, vector index, LLM and webhook sender."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service import db
 from service.adapters.embedder import Embedder, load_embedder
 from service.adapters.llm import LLMClient
-from service.adapters.vectors import VectorStore
+from service.adapters.vectors import DENSE, MULTILINGUAL, VectorStore
 from service.adapters.webhooks import WebhookSender
 from service.config import Settings
+from service.triage import Triager
+from service.triage.nearest import CALIBRATED_MODELS
 
 
 @dataclass
@@ -22,11 +25,13 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    embedder: Embedder
+    embedder: Embedder  # the service model: triage's example vote, incidents, English retrieval
+    # vector name -> model: DENSE is `embedder`, MULTILINGUAL (when configured) the cross-language one
+    retrieval_models: dict[str, Embedder]
+    triager: Triager
     vectors: VectorStore
     llm: LLMClient | None
     webhooks: WebhookSender
-    state: dict[str, object] = field(default_factory=dict)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -48,6 +53,14 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
     engine = db.create_engine(settings)
     await db.run_migrations(engine, settings)
     embedder = embedder or load_embedder(settings.embedding_model)
+    retrieval_models = {DENSE: embedder}
+    if settings.multilingual_embedding_model:
+        # loading reads model files: off the event loop
+        retrieval_models[MULTILINGUAL] = await asyncio.to_thread(
+            load_embedder, settings.multilingual_embedding_model
+        )
+    # the example vote's thresholds hold for the models they were set on; others triage by rules alone
+    triager = Triager(embed=embedder.encode if embedder.name in CALIBRATED_MODELS else None)
     vectors = VectorStore(settings, embedder.dim)
     await vectors.ensure_collection()
     return Runtime(
@@ -55,6 +68,8 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         engine=engine,
         sessionmaker=db.create_sessionmaker(engine),
         embedder=embedder,
+        retrieval_models=retrieval_models,
+        triager=triager,
         vectors=vectors,
         llm=LLMClient(settings) if settings.llm_enabled else None,
         webhooks=WebhookSender(settings.webhook_timeout_s),

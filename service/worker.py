@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 from prometheus_client import Counter, Gauge
 
-from service.drafts import pipeline
 from service.events.delivery import deliver_event
 from service.jobs import queue
 from service.knowledge.service import delete_vectors, index_document, learn_answer
+from service.posts import workflow
 from service.runtime import Runtime
+from service.triage.service import retriage_brand
 
 log = structlog.get_logger("service.worker")
 JOBS = Gauge("reply_service_jobs", "Jobs in the queue table by status", ["status"])
@@ -26,9 +27,12 @@ METRICS_INTERVAL_S = 5.0
 
 Handler = Callable[[Runtime, queue.Lease], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
-    "process_post": pipeline.process_post,
-    "redraft_post": pipeline.redraft_post,
-    "retriage_brand": pipeline.retriage_brand,
+    "triage_post": workflow.triage_post,
+    "draft_post": workflow.draft_post,
+    # the kinds before triage and drafting were two steps, for jobs queued by an older version
+    "process_post": workflow.triage_post,
+    "redraft_post": workflow.draft_post,
+    "retriage_brand": retriage_brand,
     "index_document": index_document,
     "delete_vectors": delete_vectors,
     "learn_answer": learn_answer,
@@ -36,8 +40,7 @@ HANDLERS: dict[str, Handler] = {
 }
 # What to do when a job of this kind fails for good, so the failure is visible where users look.
 ON_FINAL_FAILURE: dict[str, Callable[[Runtime, queue.Lease, str], Awaitable[None]]] = {
-    "process_post": pipeline.mark_failed,
-    "redraft_post": pipeline.mark_failed,
+    kind: workflow.mark_failed for kind in ("triage_post", "draft_post", "process_post", "redraft_post")
 }
 
 

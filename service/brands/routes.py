@@ -37,7 +37,6 @@ class BrandController(Controller):
         principal.ensure_brand(slug)
         async with runtime.transaction() as session:
             out = await service.patch_brand(session, runtime.settings, slug, data)
-        runtime.state["brand_changed"] = slug
         queue.notify()  # a re-triage job may wait
         return out
 

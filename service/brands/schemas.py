@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.triage.hours import parse_business_hours
+from service.triage.models import PRIORITIES
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-PRIORITIES = ("urgent", "high", "normal", "low")
-DEFAULT_SLA = {"urgent": 60, "high": 240, "normal": 720, "low": 2880}
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
 class Strict(BaseModel):
@@ -76,16 +74,9 @@ class BrandSettingsOut(BaseModel):
 
 
 def _check_hours(value: dict[str, list[list[str]]] | None) -> dict[str, list[list[str]]] | None:
-    if value is None:
-        return None
-    for day, spans in value.items():
-        if day not in DAYS:
-            raise ValueError(f"unknown weekday {day!r}; use {', '.join(DAYS)}")
-        for span in spans:
-            if len(span) != 2 or not all(_TIME.match(t) for t in span):
-                raise ValueError(f'{day}: each span is ["HH:MM", "HH:MM"], got {span!r}')
-            if span[0] >= span[1]:
-                raise ValueError(f"{day}: span {span!r} must open before it closes")
+    """The rules of triage/hours.py: HH:MM up to 24:00, overnight spans, some open time."""
+    if value is not None:
+        parse_business_hours(value)
     return value
 
 

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.webhooks import UnsafeWebhookURL, check_url, new_secret, valid_secret
 from service.brands.schemas import (
-    DEFAULT_SLA,
     BrandIn,
     BrandOut,
     BrandPatch,
@@ -22,6 +21,7 @@ from service.config import Settings
 from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs import queue
 from service.models import Brand, utcnow
+from service.triage.models import DEFAULT_SLA_MINUTES
 
 # What triage reads from a brand: a change to any of these re-triages the brand's open posts.
 TRIAGE_FIELDS = ("language", "timezone", "business_hours", "holidays", "sla_minutes")
@@ -77,7 +77,7 @@ def to_out(brand: Brand, *, shown_secret: str | None = None) -> BrandOut:
             "timezone": brand.timezone,
             "business_hours": brand.business_hours,
             "holidays": brand.holidays,
-            "sla_minutes": {**DEFAULT_SLA, **(brand.sla_minutes or {})},
+            "sla_minutes": {**DEFAULT_SLA_MINUTES, **(brand.sla_minutes or {})},
             "voice": brand.voice or {},
             "channels": brand.channels or {},
             "settings": brand.settings or {},
@@ -100,7 +100,7 @@ async def create_brand(session: AsyncSession, settings: Settings, data: BrandIn)
         timezone=data.timezone,
         business_hours=data.business_hours,
         holidays=[d.isoformat() for d in data.holidays],
-        sla_minutes={**DEFAULT_SLA, **(data.sla_minutes or {})},
+        sla_minutes={**DEFAULT_SLA_MINUTES, **(data.sla_minutes or {})},
         voice=data.voice.model_dump(),
         channels={k: v.model_dump() for k, v in data.channels.items()},
         settings=_merge_settings({}, data.settings, exclude_unset=False),
@@ -152,7 +152,7 @@ async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data
     if data.holidays is not None:
         brand.holidays = [d.isoformat() for d in data.holidays]
     if data.sla_minutes is not None:
-        brand.sla_minutes = {**DEFAULT_SLA, **(brand.sla_minutes or {}), **data.sla_minutes}
+        brand.sla_minutes = {**DEFAULT_SLA_MINUTES, **(brand.sla_minutes or {}), **data.sla_minutes}
     if data.voice is not None:
         brand.voice = data.voice.model_dump()
     if data.channels is not None:

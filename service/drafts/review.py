@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.keys import Principal
+from service.drafts.schemas import MAX_REPLY_CHARS
 from service.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
+from service.events import schemas as events
 from service.events.outbox import emit
 from service.jobs import queue
 from service.models import Brand, Draft, Post, utcnow
-
-MAX_REPLY_CHARS = 20000
 
 
 def parse_if_match(header: str | None, *, required: bool) -> int | None:
@@ -97,23 +97,7 @@ async def approve(
         values["text"] = _check_text(text)
     await _bump(session, draft, version, **values)
     post.status = "approved"
-    emit(
-        session,
-        brand,
-        "reply.approved",
-        {
-            "post_id": post.id,
-            "draft_id": draft.id,
-            "brand": brand.slug,
-            "channel": post.channel,
-            "external_id": post.external_id,
-            "in_reply_to": post.external_id,
-            "author": {"handle": post.author.get("handle")},
-            "text": draft.text,
-            "language": draft.language,
-            "approved_at": draft.decided_at.isoformat() if draft.decided_at else None,
-        },
-    )
+    emit(session, brand, "reply.approved", events.reply_approved(brand, post, draft))
     queue.enqueue(session, "learn_answer", {"draft_id": draft.id})
     return draft
 
@@ -146,6 +130,6 @@ async def regenerate(
     ) + 1
     post.status = "triaged"
     queue.enqueue(
-        session, "redraft_post", {"post_id": post.id, "generation": generation, "instruction": instruction}
+        session, "draft_post", {"post_id": post.id, "generation": generation, "instruction": instruction}
     )
     return post

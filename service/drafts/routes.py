@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, patch, post
-from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.drafts import review
+from service.drafts.schemas import DraftApprove, DraftEdit, DraftOut, DraftRegenerate, DraftReject
+from service.drafts.service import draft_out
 from service.jobs import queue
-from service.posts.schemas import DraftOut, PostAccepted
-from service.posts.service import draft_out
+from service.posts.schemas import PostAccepted
 from service.runtime import Runtime
-
-
-class DraftEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(max_length=review.MAX_REPLY_CHARS)
-
-
-class DraftApprove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(default=None, max_length=review.MAX_REPLY_CHARS)
-
-
-class DraftReject(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class DraftRegenerate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    instruction: str | None = Field(default=None, max_length=2000)
 
 
 def _etag(draft: DraftOut) -> dict[str, str]:

@@ -275,7 +275,7 @@ async def redraft(
         post.status = "triaged"
         queue.enqueue(
             session,
-            "redraft_post",
+            "draft_post",
             {"post_id": post.id, "generation": draft.generation + 1, "instruction": instruction},
         )
     await session.flush()

@@ -13,22 +13,20 @@ never a mix. Hits of deleted documents drop out the same way, before their point
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 
+import numpy as np
 import sqlalchemy as sa
 
-from service.adapters.embedder import Embedder, aencode_queries, load_embedder
+from service.adapters.embedder import Embedder, aencode_queries
 from service.adapters.vectors import DENSE, MULTILINGUAL, SPARSE, VectorStore
 from service.config import Settings
 from service.knowledge import ranking, sparse
 from service.knowledge.ranking import Candidate
 from service.models import Brand, Document
 from service.runtime import Runtime
+from service.text import strip_handles_and_links
 from service.triage.language import detect_language
-
-_HANDLE = re.compile(r"(?<![\w@])@\w+")
-_URL = re.compile(r"https?://\S+|www\.\S+")
 
 
 @dataclass(frozen=True)
@@ -45,27 +43,8 @@ class KnowledgeHit:
 
 
 def clean_text(text: str) -> str:
-    """What gets embedded of a post: @handles name the brand and the customer, not the question, and a
-    URL's characters only add noise."""
-    return " ".join(_URL.sub(" ", _HANDLE.sub(" ", text)).split()) or text.strip()
-
-
-def embedders_for(settings: Settings, english: Embedder) -> dict[str, Embedder]:
-    """Vector name -> model; loads the multilingual model (once per process) when one is configured."""
-    models = {DENSE: english}
-    if settings.multilingual_embedding_model:
-        models[MULTILINGUAL] = load_embedder(settings.multilingual_embedding_model)
-    return models
-
-
-async def embedders(runtime: Runtime) -> dict[str, Embedder]:
-    cached = runtime.state.get("retrieval_embedders")
-    if isinstance(cached, dict):
-        return cached
-    # Loading reads model files: off the event loop.
-    models = await asyncio.to_thread(embedders_for, runtime.settings, runtime.embedder)
-    runtime.state["retrieval_embedders"] = models
-    return models
+    """What gets embedded of a post."""
+    return strip_handles_and_links(text)
 
 
 def route(models: dict[str, Embedder], brand_language: str, post_language: str) -> str:
@@ -90,10 +69,13 @@ async def candidates(
     *,
     limit: int,
     kinds: list[str] | None = None,
+    dense: np.ndarray | None = None,
 ) -> list[Candidate]:
-    """The brand's points nearest to `text` by the named dense vector or by keywords, with both scores."""
+    """The brand's points nearest to `text` by the named dense vector or by keywords, with both scores.
+    `dense`: the text's query embedding by `embedder`, when the caller has it already."""
     text = clean_text(text)
-    dense = (await aencode_queries(embedder, [text]))[0]
+    if dense is None:
+        dense = (await aencode_queries(embedder, [text]))[0]
     keywords = sparse.query_vector(text)
     hits = await vectors.search(brand_id, {vector_name: dense, SPARSE: keywords}, limit=limit, kinds=kinds)
     return [
@@ -137,13 +119,27 @@ async def _live(runtime: Runtime, found: list[Candidate]) -> list[Candidate]:
 
 
 async def search(
-    runtime: Runtime, brand_id: str, query: str, *, limit: int = 5, kinds: list[str] | None = None
+    runtime: Runtime,
+    brand_id: str,
+    query: str,
+    *,
+    limit: int = 5,
+    kinds: list[str] | None = None,
+    brand_language: str | None = None,
+    language: str | None = None,
+    vector: np.ndarray | None = None,
 ) -> list[KnowledgeHit]:
-    async with runtime.sessionmaker() as session:
-        brand_language = await session.scalar(sa.select(Brand.language).where(Brand.id == brand_id)) or "en"
-    models = await embedders(runtime)
-    post_language = (await asyncio.to_thread(detect_language, query, brand_language)).language
-    name = route(models, brand_language, post_language)
+    """The brand's knowledge that answers `query`, best first. A post's workflow passes what triage found
+    (its language, the brand's, and its embedding by the service model) so nothing is done twice."""
+    if brand_language is None:
+        async with runtime.sessionmaker() as session:
+            brand_language = (
+                await session.scalar(sa.select(Brand.language).where(Brand.id == brand_id)) or "en"
+            )
+    if language is None:
+        language = (await asyncio.to_thread(detect_language, query, brand_language)).language
+    models = runtime.retrieval_models
+    name = route(models, brand_language, language)
     found = await candidates(
         runtime.vectors,
         models[name],
@@ -152,8 +148,9 @@ async def search(
         query,
         limit=max(runtime.settings.retrieval_candidates, limit),
         kinds=kinds,
+        dense=vector if name == DENSE else None,
     )
-    weight = keyword_weight(runtime.settings, brand_language, post_language)
+    weight = keyword_weight(runtime.settings, brand_language, language)
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
     return [
         KnowledgeHit(

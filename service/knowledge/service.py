@@ -14,7 +14,7 @@ from service.adapters.embedder import Embedder, aencode
 from service.adapters.vectors import VectorPoint, point_id
 from service.errors import InvalidDocument, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import queue
-from service.knowledge import retrieval, sparse
+from service.knowledge import sparse
 from service.knowledge.chunking import chunk_document
 from service.knowledge.parsers import ParsedDocument, ParseLimits, detect_format, parse_document
 from service.knowledge.retrieval import clean_text
@@ -217,7 +217,7 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
             .where(Document.id == document_id, Document.version == version)
             .values(kind=parsed.kind, chunks_total=len(found), chunks_done=0)
         )
-    models = await retrieval.embedders(runtime)
+    models = runtime.retrieval_models
     base = {"brand_id": brand_id, "document_id": document_id, "version": version}
     for start in range(0, len(found), EMBED_BATCH):
         batch = found[start : start + EMBED_BATCH]
@@ -302,7 +302,7 @@ async def learn_answer(runtime: Runtime, lease: queue.Lease) -> None:
         "post_id": post.id,
     }
     items = past_answer_items(draft.id, post.text, draft.text, payload)
-    models = await retrieval.embedders(runtime)
+    models = runtime.retrieval_models
     await runtime.vectors.upsert(await embed_points(models, items))
     async with runtime.transaction() as session:
         await queue.complete(session, lease)

@@ -12,10 +12,11 @@ IDF modifier) was measured against it on twitter-cdp dev and made no difference 
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
 
 from service.adapters.vectors import SparseVector
+from service.text import HANDLE, URL
+from service.text import fold as _fold
 
 # BM25 parameters; AVG_TOKENS stands in for the corpus' mean length (posts and FAQ entries are short), so
 # a document's weights never change when other documents come and go.
@@ -27,9 +28,6 @@ NGRAM_MIN_WORD = 8
 NGRAM = 4
 NGRAM_WEIGHT = 0.25
 
-_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "œ": "oe"})
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_HANDLE = re.compile(r"(?<![\w@])@\w+")
 _WORD = re.compile(r"[a-z0-9]+")
 
 _STOP_WORDS = """
@@ -54,9 +52,7 @@ MIN_STEM = 4
 
 def fold(text: str) -> str:
     """Lower case, umlauts spelled out, other accents dropped: "Grüße" -> "gruesse", "café" -> "cafe"."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _fold(text, drop_accents=True)
 
 
 def stem(word: str) -> str:
@@ -70,7 +66,7 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Folded words without URLs, @handles and stop words."""
-    text = _HANDLE.sub(" ", _URL.sub(" ", text))
+    text = HANDLE.sub(" ", URL.sub(" ", text))
     return [w for w in _WORD.findall(fold(text)) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
 
 

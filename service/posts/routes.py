@@ -7,19 +7,32 @@ from litestar.params import Parameter
 
 from service.auth.guards import allow
 from service.auth.keys import Principal
+from service.drafts.service import current_draft
 from service.jobs import queue
 from service.posts import service
 from service.posts.schemas import PostAccepted, PostIn, PostOut, PublishedIn, QueueOut
 from service.runtime import Runtime
 
 
-@post("/v1/posts", guards=allow("integration"), tags=["posts"], status_code=202)
-async def create_post(data: PostIn, runtime: Runtime, principal: Principal) -> Response[PostAccepted]:
+@post(
+    "/v1/posts",
+    guards=allow("integration"),
+    tags=["posts"],
+    status_code=202,
+    description="202 with {id, status} for a new post; the same (brand, channel, external_id) again: "
+    "200 with the whole post as it stands, nothing created twice.",
+)
+async def create_post(
+    data: PostIn, runtime: Runtime, principal: Principal
+) -> Response[PostAccepted | PostOut]:
     async with runtime.transaction() as session:
         row, created = await service.accept(
             session, principal, data, max_attempts=runtime.settings.job_max_attempts
         )
-        body = PostAccepted(id=row.id, status=row.status)
+        if created:
+            body: PostAccepted | PostOut = PostAccepted(id=row.id, status=row.status)
+        else:
+            body = service.post_out(row, data.brand, await current_draft(session, row.id))
     if created:
         queue.notify()
     return Response(body, status_code=202 if created else 200)
@@ -29,7 +42,7 @@ async def create_post(data: PostIn, runtime: Runtime, principal: Principal) -> R
 async def get_post(post_id: str, runtime: Runtime, principal: Principal) -> PostOut:
     async with runtime.transaction() as session:
         row, brand = await service.load(session, principal, post_id)
-        return service.post_out(row, brand.slug, await service.current_draft(session, row.id))
+        return service.post_out(row, brand.slug, await current_draft(session, row.id))
 
 
 @post("/v1/posts/{post_id:str}/published", guards=allow("integration"), tags=["posts"], status_code=200)

@@ -1,4 +1,4 @@
-"""Request and response shapes for posts and drafts."""
+"""Request and response shapes for posts and the review queue."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.brands.schemas import SLUG_PATTERN
+from service.drafts.schemas import DraftOut
+from service.triage.schemas import TriageOut
 
 
 class Author(BaseModel):
@@ -36,28 +38,6 @@ class PublishedIn(BaseModel):
     url: str | None = Field(default=None, max_length=2048)
 
 
-class SourceOut(BaseModel):
-    source_id: str
-    kind: str
-    title: str
-    score: float
-
-
-class DraftOut(BaseModel):
-    id: str
-    post_id: str
-    text: str
-    language: str
-    sources: list[SourceOut]
-    confidence: float
-    flags: list[str]
-    version: int
-    status: str
-    generation: int
-    created_at: datetime
-    updated_at: datetime
-
-
 class PostOut(BaseModel):
     id: str
     brand: str
@@ -70,8 +50,8 @@ class PostOut(BaseModel):
     in_reply_to: str | None
     created_at: datetime
     received_at: datetime
-    triage: dict[str, Any] | None
-    draft: DraftOut | None
+    triage: TriageOut | None = Field(description="null until the post is triaged")
+    draft: DraftOut | None = Field(description="the draft an agent works with: null until drafted")
     published: dict[str, Any] | None = None
     error: str | None = None
     incident_id: str | None = Field(

@@ -9,12 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.keys import Principal
+from service.drafts.service import current_draft, draft_out
 from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs import queue
 from service.models import Brand, Draft, Post, utcnow
-from service.posts.schemas import DraftOut, PostIn, PostOut, PublishedIn, SourceOut
-
-ACTIVE_DRAFT_STATUSES = ("pending", "approved", "rejected")
+from service.posts.schemas import PostIn, PostOut, PublishedIn
+from service.triage.schemas import TriageOut
 
 
 async def _existing(session: AsyncSession, brand_id: str, data: PostIn) -> Post | None:
@@ -62,7 +62,7 @@ async def accept(
         if existing is None:
             raise
         return existing, False
-    queue.enqueue(session, "process_post", {"post_id": post.id}, max_attempts=max_attempts)
+    queue.enqueue(session, "triage_post", {"post_id": post.id}, max_attempts=max_attempts)
     return post, True
 
 
@@ -79,34 +79,6 @@ async def load(session: AsyncSession, principal: Principal, post_id: str) -> tup
     return post, brand
 
 
-async def current_draft(session: AsyncSession, post_id: str) -> Draft | None:
-    return await session.scalar(
-        sa.select(Draft)
-        .where(Draft.post_id == post_id, Draft.status.in_(ACTIVE_DRAFT_STATUSES))
-        .order_by(Draft.generation.desc())
-        .limit(1)
-    )
-
-
-def draft_out(draft: Draft) -> DraftOut:
-    return DraftOut(
-        id=draft.id,
-        post_id=draft.post_id,
-        text=draft.text,
-        language=draft.language,
-        sources=[
-            SourceOut(**{k: s[k] for k in ("source_id", "kind", "title", "score")}) for s in draft.sources
-        ],
-        confidence=draft.confidence,
-        flags=list(draft.flags),
-        version=draft.version,
-        status=draft.status,
-        generation=draft.generation,
-        created_at=draft.created_at,
-        updated_at=draft.updated_at,
-    )
-
-
 def post_out(post: Post, brand_slug: str, draft: Draft | None) -> PostOut:
     return PostOut(
         id=post.id,
@@ -120,7 +92,7 @@ def post_out(post: Post, brand_slug: str, draft: Draft | None) -> PostOut:
         in_reply_to=post.in_reply_to,
         created_at=post.posted_at,
         received_at=post.received_at,
-        triage=post.triage,
+        triage=TriageOut.model_validate(post.triage) if post.triage else None,
         draft=draft_out(draft) if draft else None,
         published=post.published,
         error=post.error,

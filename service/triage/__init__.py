@@ -41,20 +41,26 @@ class Triager:
         # examples: the labelled posts for the nearest-neighbour vote; default data/intent_examples.jsonl
         self._nearest = NearestIntent(embed, examples) if embed is not None else None
 
-    def _nearest_vote(self, text: str) -> NearestVote | None:
+    def _nearest_vote(self, text: str, vector: np.ndarray | None) -> NearestVote | None:
         assert self._nearest is not None
         try:
-            return self._nearest(text)
+            return self._nearest(text) if vector is None else self._nearest.vote(vector)
         except Exception:
             # the vote only refines posts the rules could not place; triage must not fail for it
             logger.warning("nearest-example vote failed; deciding by rules alone", exc_info=True)
             return None
 
     def triage(
-        self, inp: TriageInput, policy: BrandPolicy, *, verdict: LLMVerdict | None = None
+        self,
+        inp: TriageInput,
+        policy: BrandPolicy,
+        *,
+        verdict: LLMVerdict | None = None,
+        vector: np.ndarray | None = None,
     ) -> TriageResult:
         """`verdict`: the LLM's reading, used only when the rules and the thread leave the post open
-        (`TriageResult.uncertain`); the caller asks the LLM after a first pass without it."""
+        (`TriageResult.uncertain`); the caller asks the LLM after a first pass without it. `vector`: the
+        post's embedding by the triager's model, when the caller has it (else the vote embeds the text)."""
         post = clean_post(inp.text)
         guess = detect_language(inp.text, policy.language)
         if guess.source == "brand default" and inp.thread_texts:
@@ -66,7 +72,7 @@ class Triager:
             thread_texts=inp.thread_texts,
             author_recent_posts=inp.author_recent_posts,
             reply_to_praise=policy.reply_to_praise,
-            nearest=self._nearest_vote if self._nearest is not None else None,
+            nearest=(lambda text: self._nearest_vote(text, vector)) if self._nearest is not None else None,
             verdict=verdict,
         )
         influence = influence_score(inp.author_followers, inp.author_verified, inp.channel)

@@ -74,9 +74,12 @@ class NearestIntent:
         return self._matrix
 
     def __call__(self, text: str) -> NearestVote | None:
+        return self.vote(np.asarray(self._embed([text]), dtype=np.float32)[0])
+
+    def vote(self, vector: np.ndarray) -> NearestVote | None:
+        """The vote for a post already embedded (normalised, by the same model as the examples)."""
         matrix = self._example_matrix()
-        vector = np.asarray(self._embed([text]), dtype=np.float32)[0]
-        similarities = matrix @ vector
+        similarities = matrix @ np.asarray(vector, dtype=np.float32)
         top = np.argsort(-similarities)[: self._k]
         weights: dict[str, float] = {}
         for i in top:

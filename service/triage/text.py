@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE = re.compile(r"(?<![\w@])@\w+")
+from service.text import HANDLE, URL, fold
+
 _HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 # Pictographs, dingbats, flags, skin tones, joiners and variation selectors: what social posts call emoji.
@@ -16,8 +15,6 @@ _EMOJI = re.compile(
     "\U0000fe0f\U0000200d\U000020e3\U00002190-\U000021ff\U00002300-\U000023ff]"
 )
 _SPACES = re.compile(r"\s+")
-# Umlauts are folded so "Zählerstand" and "Zaehlerstand" (and the lexicons) meet in one form.
-_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "’": "'", "‘": "'", "´": "'", "`": "'"})
 # "cant", "dont", "doesnt": apostrophes dropped on phones; the lexicons spell them with one.
 _CONTRACTION = re.compile(
     r"\b(can|don|doesn|didn|won|isn|aren|wasn|weren|haven|hasn|hadn|couldn|wouldn|shouldn)t\b"
@@ -38,20 +35,15 @@ class CleanPost:
     links: int
 
 
-def fold(text: str) -> str:
-    """Lower-case, NFC, umlauts to ae/oe/ue, typographic apostrophes to '."""
-    return unicodedata.normalize("NFC", text).lower().translate(_FOLD)
-
-
 def clean_post(raw: str) -> CleanPost:
     text = raw
     for entity, char in _HTML_ENTITIES.items():
         text = text.replace(entity, char)
-    links = len(_URL.findall(text))
-    text = _URL.sub(" ", text)
+    links = len(URL.findall(text))
+    text = URL.sub(" ", text)
     text = _EMAIL.sub(" ", text)
-    handles = len(_HANDLE.findall(text))
-    text = _HANDLE.sub(" ", text)
+    handles = len(HANDLE.findall(text))
+    text = HANDLE.sub(" ", text)
     emoji = tuple(e for e in _EMOJI.findall(text) if e not in ("\ufe0f", "\u200d", "\u20e3"))
     text = _EMOJI.sub(" ", text)
     language_text = _SPACES.sub(" ", _HASHTAG.sub(" ", text)).strip()

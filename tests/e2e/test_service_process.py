@@ -234,9 +234,11 @@ def test_worker_killed_mid_job_drafts_once_after_restart(
                 time.sleep(0.1)
             assert llm.chat_requests, "the job never reached the LLM"
         service.kill()
-        assert count_rows(database_url, "SELECT status FROM jobs WHERE kind = 'process_post'") == [
-            ("running",)
+        # triage is stored and done; the draft step was cut off mid-way
+        assert count_rows(database_url, "SELECT status, attempts FROM jobs WHERE kind = 'triage_post'") == [
+            ("done", 1)
         ]
+        assert count_rows(database_url, "SELECT status FROM jobs WHERE kind = 'draft_post'") == [("running",)]
         llm.set_delay(0)
 
         restarted = ServiceProcess(env, log_path=tmp_path / "second.log").start()
@@ -248,7 +250,7 @@ def test_worker_killed_mid_job_drafts_once_after_restart(
             restarted.stop()
     drafts = count_rows(database_url, f"SELECT count(*) FROM drafts WHERE post_id = '{post_id}'")
     assert drafts == [(1,)]
-    jobs = count_rows(database_url, "SELECT status, attempts FROM jobs WHERE kind = 'process_post'")
+    jobs = count_rows(database_url, "SELECT status, attempts FROM jobs WHERE kind = 'draft_post'")
     assert jobs == [("done", 2)]
 
 
@@ -278,8 +280,11 @@ def test_two_workers_on_postgres_draft_each_post_once(tmp_path: Path, pg_url: st
             time.sleep(0.5)
         per_post = count_rows(pg_url, "SELECT post_id, count(*) FROM drafts GROUP BY post_id")
         assert len(per_post) == 200 and all(count == 1 for _, count in per_post)
-        jobs = count_rows(pg_url, "SELECT status, attempts, locked_by FROM jobs WHERE kind = 'process_post'")
-        assert len(jobs) == 200 and all(status == "done" and attempts == 1 for status, attempts, _ in jobs)
+        jobs = count_rows(
+            pg_url,
+            "SELECT status, attempts, locked_by FROM jobs WHERE kind IN ('triage_post', 'draft_post')",
+        )
+        assert len(jobs) == 400 and all(status == "done" and attempts == 1 for status, attempts, _ in jobs)
         owners = {locked_by.rsplit(":", 1)[0] for _, _, locked_by in jobs}
         assert len(owners) == 2, f"both worker processes should have taken jobs: {owners}"
     finally:

@@ -213,12 +213,17 @@ async def test_brand_conflict_and_fields(api: Api) -> None:
                 "name": "X",
                 "language": "en",
                 "timezone": "Mars/Olympus",
-                "business_hours": {"mon": [["20:00", "08:00"]]},
+                "business_hours": {"mon": [["08:00", "25:00"]]},
             },
         ),
         422,
     )
     assert {e["field"] for e in body["errors"]} == {"timezone", "business_hours"}
+    # overnight hours follow triage's rules (triage/hours.py): accepted, not refused
+    night = {"slug": "night", "name": "N", "language": "en", "business_hours": {"fri": [["22:00", "02:00"]]}}
+    created = await api.client.post("/v1/brands", headers=api.admin, json=night)
+    assert created.status_code == 201, created.text
+    assert created.json()["business_hours"] == {"fri": [["22:00", "02:00"]]}
 
 
 async def test_if_match_and_state_rules(api: Api) -> None:

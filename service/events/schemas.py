@@ -1,0 +1,51 @@
+"""The `data` of each outbound event, built in one place. Every event's data carries its `post_id`; no
+event carries post text, only the reply text an agent approved (or the admin-approved holding reply)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from service.models import Brand, Draft, Post
+
+
+def _post_ref(post: Post) -> dict[str, Any]:
+    return {"post_id": post.id, "external_id": post.external_id, "channel": post.channel}
+
+
+def post_triaged(post: Post, *, retriaged: bool = False) -> dict[str, Any]:
+    data = {**_post_ref(post), "status": post.status, "triage": post.triage, "incident_id": post.incident_id}
+    if retriaged:
+        data["retriaged"] = True
+    return data
+
+
+def draft_ready(post: Post, draft: Draft) -> dict[str, Any]:
+    return {**_post_ref(post), "draft_id": draft.id, "flags": list(draft.flags)}
+
+
+def reply_approved(brand: Brand, post: Post, draft: Draft) -> dict[str, Any]:
+    return {
+        **_post_ref(post),
+        "draft_id": draft.id,
+        "brand": brand.slug,
+        "in_reply_to": post.external_id,
+        "author": {"handle": (post.author or {}).get("handle")},
+        "text": draft.text,
+        "language": draft.language,
+        "approved_at": draft.decided_at.isoformat() if draft.decided_at else None,
+    }
+
+
+def holding_reply(
+    brand: Brand, post: Post, text: str, opens_at: datetime, approved_by: str | None
+) -> dict[str, Any]:
+    return {
+        **_post_ref(post),
+        "brand": brand.slug,
+        "in_reply_to": post.external_id,
+        "author": {"handle": (post.author or {}).get("handle")},
+        "text": text,
+        "opens_at": opens_at.isoformat(),
+        "approved_by": approved_by,
+    }
