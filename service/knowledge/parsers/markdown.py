@@ -1,12 +1,43 @@
-"""Markdown files: headings cut the text into sections; question headings become FAQ entries."""
+"""Markdown files, read by markdown-it-py (CommonMark with tables and strikethrough): top-level headings cut
+the text into sections, question headings become FAQ entries.
+
+What each construct becomes, as plain text an answer can quote:
+- headings, ATX (`## Title`) and setext (`Title` over `====`/`----`); `{#id}` at the end of one is its
+  anchor, which names the FAQ entry. A heading inside a quote or a list is text, not a section.
+- code (fenced or indented) verbatim: it can be the answer (a setting, a command); a `#` in it is code.
+- lists one item a line, "- " or the item's number ("3. "); tables one row a line, cells joined by " | ".
+- links as their text, followed by the target in parentheses when it is an absolute http(s) address,
+  because drafts cite it; relative and mailto targets are dropped. Images as their alt text.
+- HTML blocks are dropped (layout, embeds, comments); inline tags are removed and their text kept.
+- YAML front matter is not content; its `title:` names the document.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from service.knowledge.parsers.document import ParsedDocument
 from service.knowledge.parsers.structure import Block, assemble
 from service.knowledge.parsers.text import one_line
+
+_ANCHOR = re.compile(r"\s*\{#([A-Za-z0-9_.:-]+)\}\s*$")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_FRONT_MATTER_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
+_CITED_LINK = re.compile(r"https?://\S+$", re.IGNORECASE)
+
+
+class _Markdown(MarkdownIt):
+    def normalizeLink(self, url: str) -> str:
+        # A cited address stays as the author wrote it: no punycode hosts, no percent-encoded umlauts.
+        return url
+
+
+# html=True so that HTML is recognised, and then dropped, instead of showing up as literal tags.
+_PARSER = _Markdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
 def parse_markdown(text: str, stem: str, kind: str | None) -> ParsedDocument:
@@ -14,117 +45,109 @@ def parse_markdown(text: str, stem: str, kind: str | None) -> ParsedDocument:
     return assemble(blocks, doc_title or stem, kind, explicit_anchors=True, url=None)
 
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_ANCHOR = re.compile(r"\s*\{#([A-Za-z0-9_.:-]+)\}\s*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-
-
 def _markdown_blocks(text: str) -> tuple[str | None, list[Block]]:
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     doc_title = None
     front = _FRONT_MATTER.match(text)
     if front:
-        title = re.search(r"^title:\s*[\"']?(.*?)[\"']?\s*$", front.group(1), re.MULTILINE)
+        title = _FRONT_MATTER_TITLE.search(front.group(1))
         doc_title = title.group(1).strip() if title else None
         text = text[front.end() :]
-    text = _without_comments(text)
-    blocks = [Block(level=0, heading="")]
-    paragraph: list[str] = []
+    collector = _BlockCollector()
+    for token in _PARSER.parse(text):
+        collector.add(token)
+    collector.flush()
+    return doc_title, collector.blocks
 
-    def flush() -> None:
-        if paragraph:
-            blocks[-1].parts.append(_markdown_inline("\n".join(paragraph)))
-            paragraph.clear()
 
-    fence: str | None = None
-    for line in text.split("\n"):
-        if fence is not None:
-            if line.strip().startswith(fence):
-                fence = None
-                flush()
+class _BlockCollector:
+    """Walks markdown-it's flat token stream (containers are open/close pairs, never recursion) and turns
+    each top-level block into one paragraph of its heading block."""
+
+    def __init__(self) -> None:
+        self.blocks = [Block(level=0, heading="")]
+        self.lines: list[str] = []  # of the top-level block being read
+        self.in_heading = False  # between a top-level heading_open and its heading_close
+        self.lists: list[int | None] = []  # per open list: the next item's number, None for bullets
+        self.marker = ""  # an item's "- " or "3. ", put before the first line of that item
+        self.cells: list[str] | None = None  # the table row being read
+
+    def add(self, token: Token) -> None:
+        kind = token.type
+        if kind == "heading_open" and token.level == 0:
+            self.flush()
+            self.blocks.append(Block(level=int(token.tag[1]), heading=""))
+            self.in_heading = True
+        elif kind == "heading_close" and token.level == 0:
+            self.in_heading = False
+        elif kind == "inline":
+            self._inline(token)
+        elif kind == "bullet_list_open":
+            self.lists.append(None)
+        elif kind == "ordered_list_open":
+            start = token.attrs.get("start", 1)  # an int, set when the list does not start at 1
+            self.lists.append(start if isinstance(start, int) else 1)
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            self.lists.pop()
+        elif kind == "list_item_open":
+            number = self.lists[-1] if self.lists else None
+            if number is None:
+                self.marker = "- "
             else:
-                paragraph.append(line)  # code is kept verbatim: it can be the answer (a setting, a command)
-            continue
-        opening = _FENCE.match(line)
-        if opening:
-            flush()
-            fence = opening.group(1)
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            flush()
-            heading = re.sub(r"[ \t]+#+$", "", atx.group(2) or "").strip()
-            anchor_match = _ANCHOR.search(heading)
-            anchor = anchor_match.group(1) if anchor_match else None
-            heading = one_line(_markdown_inline(_ANCHOR.sub("", heading)))
-            blocks.append(Block(level=len(atx.group(1)), heading=heading, anchor=anchor))
-            continue
-        setext = re.match(r"^ {0,3}(=+|-+)[ \t]*$", line)
-        if setext and len(paragraph) == 1 and not re.match(r"^\s*([-*+>]|\d+[.)])\s", paragraph[0]):
-            heading_text = paragraph.pop()
-            anchor_match = _ANCHOR.search(heading_text)
-            blocks.append(
-                Block(
-                    level=1 if setext.group(1)[0] == "=" else 2,
-                    heading=one_line(_markdown_inline(_ANCHOR.sub("", heading_text))),
-                    anchor=anchor_match.group(1) if anchor_match else None,
-                )
-            )
-            continue
-        if not line.strip():
-            flush()
-        elif re.match(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", line) or re.match(
-            r"^ {0,3}([-*_])( ?\1){2,}\s*$", line
-        ):
-            flush()  # table separator row or thematic break: layout, not content
+                self.marker = f"{number}{token.markup or '.'} "
+                self.lists[-1] = number + 1
+        elif kind == "tr_open":
+            self.cells = []
+        elif kind == "tr_close":
+            self._line(" | ".join(self.cells or []))
+            self.cells = None
+        elif kind in ("fence", "code_block"):
+            self._line(token.content.rstrip("\n"))
+        # html_block is dropped; other tokens (paragraph_open, hr, …) are structure without text.
+        if token.level == 0 and token.nesting <= 0:
+            self.flush()  # a top-level block ends here
+
+    def _inline(self, token: Token) -> None:
+        text = _inline_text(token.children or [])
+        if self.in_heading:
+            anchor = _ANCHOR.search(token.content)
+            self.blocks[-1].heading = one_line(_ANCHOR.sub("", text))
+            self.blocks[-1].anchor = anchor.group(1) if anchor else None
+        elif self.cells is not None:
+            self.cells.append(one_line(text))
         else:
-            paragraph.append(line)
-    flush()
-    return doc_title, blocks
+            self._line(text)
+
+    def _line(self, text: str) -> None:
+        self.lines.append(self.marker + text)
+        self.marker = ""
+
+    def flush(self) -> None:
+        text = "\n".join(self.lines)
+        if text.strip():
+            self.blocks[-1].parts.append(text)
+        self.lines = []
+        self.marker = ""
 
 
-def _without_comments(text: str) -> str:
-    """HTML comments removed with str.find: a regex would rescan to the end for every unclosed "<!--"."""
-    parts: list[str] = []
-    position = 0
-    while (start := text.find("<!--", position)) != -1:
-        end = text.find("-->", start + 4)
-        if end == -1:
-            break
-        parts.append(text[position:start])
-        position = end + 3
-    parts.append(text[position:])
-    return "".join(parts)
-
-
-_INLINE_MARKUP = [
-    (re.compile(pattern, flags), replacement)
-    for pattern, replacement, flags in [
-        (r"!\[([^\[\]\n]{0,500})\]\(([^()\s]{0,2000})\)", r"\1", 0),
-        (r"\[([^\[\]\n]{1,500})\]\((https?://[^()\s]{1,2000})\)", r"\1 (\2)", 0),
-        (r"\[([^\[\]\n]{1,500})\]\([^()\n]{0,2000}\)", r"\1", 0),
-        (r"\[([^\[\]\n]{1,500})\]\[[^\[\]\n]{0,500}\]", r"\1", 0),
-        (r"<(https?://[^<>\s]{1,2000})>", r"\1", 0),
-        (r"</?[A-Za-z][A-Za-z0-9-]{0,30}(\s[^<>\n]{0,500})?/?>", "", 0),
-        (r"\*\*(?=[^\s*])([^*\n]{1,500})(?<=\S)\*\*", r"\1", 0),
-        (r"(?<!\w)__(?=[^\s_])([^_\n]{1,500})(?<=\S)__(?!\w)", r"\1", 0),
-        (r"(?<![\w*])\*(?=[^\s*])([^*\n]{1,500})(?<=\S)\*(?![\w*])", r"\1", 0),
-        (r"(?<!\w)_(?=[^\s_])([^_\n]{1,500})(?<=\S)_(?!\w)", r"\1", 0),
-        (r"~~([^~\n]{1,500})~~", r"\1", 0),
-        (r"`([^`\n]{1,500})`", r"\1", 0),
-        (r"^ {0,3}>[ \t]?", "", re.MULTILINE),
-        (r"^(\s*)[*+][ \t]+", r"\1- ", re.MULTILINE),
-    ]
-]
-_MARKUP_CHARACTERS = re.compile(r"[\[<*_~`>+]")
-
-
-def _markdown_inline(text: str) -> str:
-    """Markup removed, content kept: link targets stay when absolute, because answers cite them. No span may
-    contain its own opening marker, so a hostile paragraph of unclosed markers stays linear, not quadratic."""
-    if not _MARKUP_CHARACTERS.search(text):
-        return text
-    for pattern, replacement in _INLINE_MARKUP:
-        text = pattern.sub(replacement, text)
-    return text
+def _inline_text(children: Sequence[Token]) -> str:
+    """The text of a paragraph or heading: markup dropped, absolute link targets kept after the link text."""
+    out: list[str] = []
+    links: list[tuple[str, int]] = []  # open links: target and where their text starts in `out`
+    for child in children:
+        kind = child.type
+        if kind in ("text", "text_special", "code_inline"):
+            out.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind == "image":
+            out.append(_inline_text(child.children or []))
+        elif kind == "link_open":
+            links.append((str(child.attrs.get("href") or ""), len(out)))
+        elif kind == "link_close" and links:
+            href, start = links.pop()
+            label = "".join(out[start:]).strip()
+            if _CITED_LINK.match(href) and label != href:
+                out.append(f" ({href})")
+        # html_inline (tags, comments) and emphasis/strikethrough markers carry no text.
+    return "".join(out)
