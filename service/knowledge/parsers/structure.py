@@ -51,7 +51,9 @@ def _is_question(text: str) -> bool:
 def assemble(
     blocks: list[Block], doc_title: str, kind: str | None, *, explicit_anchors: bool, url: str | None
 ) -> ParsedDocument:
-    """Shared by Markdown and HTML, so both detect FAQs and build heading paths the same way."""
+    """`kind` None detects it. `explicit_anchors`: the format's anchors are written by the author (Markdown
+    `{#id}`), so they are the FAQ ids and must be unique; repeated HTML ids get a suffix. `url` is the page's,
+    to which a section's anchor is appended."""
     blocks = [block for block in blocks if block.heading or block.parts]
     titles = _heading_paths(blocks, doc_title)
     question_blocks = {i for i, block in enumerate(blocks) if block.level and _is_question(block.heading)}
