@@ -8,6 +8,7 @@ NGRAM_WEIGHT), so a score divided by its most possible (`coverage`) is the share
 that a text holds, 0..1, comparable across queries and free of corpus statistics. IDF weighting (Qdrant's
 IDF modifier) was measured against it on twitter-cdp dev and made no difference once stop words are gone.
 """
+# Not PyStemmer: it needs each text's language; sparse top-1 banking77 .645->.657, german-dev 13->14 of 16.
 
 from __future__ import annotations
 

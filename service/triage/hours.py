@@ -15,6 +15,7 @@ Opening hours are local wall-clock times in the brand's timezone, per weekday:
 
 The walk goes interval by interval, so a deadline costs a handful of steps, not one per minute.
 """
+# Not businesstimedelta: tried, it got 22:00-02:00 and the DST night wrong; `holidays` has no brand closures.
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ restricted to the languages brands write to us in. Short posts ("Danke!", "help 
 n-grams, so a list of frequent, language-specific words votes along, and the brand's own language gets a
 prior: a post to a German brand is German unless the text says otherwise clearly.
 """
+# Word lists, not lingua-language-detector (96 MB): short English posts to a German brand 98.0% vs 99.5% here.
 
 from __future__ import annotations
 
