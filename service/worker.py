@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from prometheus_client import Counter, Gauge
 
+from service import logs
 from service.drafts import pipeline
 from service.events.delivery import deliver_event
 from service.jobs import queue
@@ -129,6 +130,7 @@ class WorkerPool:
     async def _execute(self, lease: queue.Lease) -> None:
         handler = HANDLERS.get(lease.kind)
         bound = log.bind(job_id=lease.id, kind=lease.kind, attempt=lease.attempts)
+        request_id = logs.bind_request_id(lease.payload.get(logs.REQUEST_ID_KEY))  # for all the job's lines
         heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             if handler is None:
@@ -157,3 +159,4 @@ class WorkerPool:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            logs.unbind_request_id(request_id)
