@@ -11,6 +11,7 @@ from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
@@ -33,7 +34,7 @@ from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
 from service.knowledge.demo import load_demo_knowledge
 from service.posts import routes as post_routes
-from service.problems import TYPE_BASE, problem
+from service.problems import MEDIA_TYPE, TYPE_BASE, problem
 from service.runtime import Runtime, start_runtime
 from service.worker import WorkerPool
 
@@ -76,6 +77,14 @@ def _http_problem(exc: HTTPException) -> ProblemDetailsException:
         type_=shape["type"],
         headers=exc.headers,
         extra=exc.extra if isinstance(exc.extra, dict) else None,
+    )
+
+
+def _too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[dict[str, Any]]:
+    """Litestar's 413 (announced or streamed bytes over the route's limit), naming the limit."""
+    limit = request.route_handler.resolve_request_max_body_size()
+    return Response(
+        problem(413, f"request body is larger than {limit} bytes"), status_code=413, media_type=MEDIA_TYPE
     )
 
 
@@ -223,7 +232,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 )
             ),
         ],
-        exception_handlers={Exception: _internal_error},
+        exception_handlers={RequestEntityTooLarge: _too_large, Exception: _internal_error},
         openapi_config=OpenAPIConfig(title="Reply service", version="1.0.0", path="/schema"),
         request_max_body_size=settings.max_upload_bytes,
         debug=False,
