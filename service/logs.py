@@ -96,6 +96,7 @@ def _stdlib_config(level: str, json_output: bool) -> LoggingConfig:
             "standard": {
                 "()": structlog.stdlib.ProcessorFormatter,
                 "processors": [
+                    structlog.contextvars.merge_contextvars,
                     structlog.stdlib.add_log_level,
                     structlog.stdlib.add_logger_name,
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
