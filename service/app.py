@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -12,6 +11,7 @@ from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
@@ -20,9 +20,8 @@ from litestar.plugins.problem_details import (
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from service import db
+from service import db, logs
 from service.adapters.embedder import Embedder
-from service.asgi import ASGIApp, Message, Receive, Scope, Send
 from service.auth import keys
 from service.auth.guards import current_principal
 from service.auth.routes import create_api_key
@@ -34,9 +33,8 @@ from service.idempotency import IdempotencyMiddleware
 from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
 from service.knowledge.demo import load_demo_knowledge
-from service.logs import configure as configure_logs
 from service.posts import routes as post_routes
-from service.problems import encode, problem, type_uri
+from service.problems import MEDIA_TYPE, problem, type_uri
 from service.runtime import Runtime, start_runtime
 from service.worker import WorkerPool
 
@@ -82,6 +80,14 @@ def _http_problem(exc: HTTPException) -> ProblemDetailsException:
     )
 
 
+def _too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[dict[str, Any]]:
+    """Litestar's 413 (announced or streamed bytes over the route's limit), naming the limit."""
+    limit = request.route_handler.resolve_request_max_body_size()
+    return Response(
+        problem(413, f"request body is larger than {limit} bytes"), status_code=413, media_type=MEDIA_TYPE
+    )
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.scope.get("path"), method=request.method)
     return Response(
@@ -112,90 +118,6 @@ async def _require_json(request: Request[Any, Any, Any]) -> None:
         )
 
 
-def _json_body_limit(limit: int) -> Any:
-    """413 for bodies over the JSON limit on everything but multipart uploads (which have the larger,
-    app-wide limit). Checks Content-Length first, and counts streamed bytes when there is none."""
-
-    def factory(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["method"] not in ("POST", "PATCH", "PUT"):
-                await app(scope, receive, send)
-                return
-            headers = dict(scope.get("headers", []))
-            if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
-                await app(scope, receive, send)
-                return
-            if int(headers.get(b"content-length", b"0") or 0) > limit:
-                await _send_too_large(send, limit)
-                return
-            seen = 0
-
-            async def counted() -> Message:
-                nonlocal seen
-                message = await receive()
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge()
-                return message
-
-            try:
-                await app(scope, counted, send)
-            except _TooLarge:
-                await _send_too_large(send, limit)
-
-        return middleware
-
-    return factory
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _send_too_large(send: Send, limit: int) -> None:
-    body = encode(problem(413, f"request body is larger than {limit} bytes"))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _access_log(app: ASGIApp) -> ASGIApp:
-    """One log line a request: method, path, status, duration. No bodies, no headers."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, capture)
-        finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status["code"],
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-
-    return middleware
-
-
 @get("/health", tags=["ops"], include_in_schema=True)
 async def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -224,7 +146,6 @@ def _runtime(state: State) -> Runtime:
 
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> Litestar:
     settings = settings or Settings()
-    configure_logs(settings.log_level, settings.log_json)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -252,8 +173,12 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 await pool.stop()
             await runtime.close()
 
-    routes = Router(
+    # JSON routes get the stricter limit; Litestar enforces it on the bytes read, with or without a
+    # Content-Length (413). Uploads sit outside this router and get the app-wide upload limit; the list
+    # of documents shares their path, and a path lives in one router only.
+    json_routes = Router(
         path="/",
+        request_max_body_size=settings.max_json_bytes,
         route_handlers=[
             BrandController,
             create_api_key,
@@ -263,8 +188,6 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             post_routes.review_queue,
             DraftController,
             IncidentController,
-            knowledge_routes.upload_document,
-            knowledge_routes.list_documents,
             knowledge_routes.get_document,
             knowledge_routes.delete_document,
             knowledge_routes.search_knowledge,
@@ -272,23 +195,32 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     prometheus = PrometheusConfig(app_name="reply_service", prefix="reply_service", group_path=True)
     return Litestar(
-        route_handlers=[routes, health, ready, PrometheusController],
+        route_handlers=[
+            json_routes,
+            knowledge_routes.upload_document,
+            knowledge_routes.list_documents,
+            health,
+            ready,
+            PrometheusController,
+        ],
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(_runtime, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         before_request=_require_json,
+        before_send=[logs.send_request_id],
         middleware=cast(
             list[Any],
             [
-                _access_log,
-                _json_body_limit(settings.max_json_bytes),
+                logs.request_id_middleware,
+                logs.access_log_config().middleware,
                 IdempotencyMiddleware,
                 prometheus.middleware,
             ],
         ),
         plugins=[
+            logs.structlog_plugin(settings.log_level, settings.log_json),
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(
                     enable_for_all_http_exceptions=True,
@@ -298,9 +230,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                         HTTPException: _http_problem,
                     },
                 )
-            )
+            ),
         ],
-        exception_handlers={Exception: _internal_error},
+        exception_handlers={RequestEntityTooLarge: _too_large, Exception: _internal_error},
         openapi_config=OpenAPIConfig(title="Reply service", version="1.0.0", path="/schema"),
         request_max_body_size=settings.max_upload_bytes,
         debug=False,

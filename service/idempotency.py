@@ -59,7 +59,9 @@ class IdempotencyMiddleware:
             await _send_problem(send, 400, "Idempotency-Key must be 1 to 255 characters")
             return
         runtime = scope["litestar_app"].state.runtime
-        limit = runtime.settings.max_upload_bytes + 1
+        # The route's own body limit (JSON or upload): a larger body is never buffered whole here.
+        route_limit = scope["route_handler"].resolve_request_max_body_size()
+        limit = (route_limit or runtime.settings.max_upload_bytes) + 1
         chunks: list[bytes] = []
         size = 0
         more = True

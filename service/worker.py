@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from prometheus_client import Counter, Gauge
 
+from service import logs
 from service.events.delivery import deliver_event
 from service.jobs import queue
 from service.knowledge.service import delete_vectors, index_document, learn_answer
@@ -132,6 +133,7 @@ class WorkerPool:
     async def _execute(self, lease: queue.Lease) -> None:
         handler = HANDLERS.get(lease.kind)
         bound = log.bind(job_id=lease.id, kind=lease.kind, attempt=lease.attempts)
+        request_id = logs.bind_request_id(lease.payload.get(logs.REQUEST_ID_KEY))  # for all the job's lines
         heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             if handler is None:
@@ -160,3 +162,4 @@ class WorkerPool:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            logs.unbind_request_id(request_id)

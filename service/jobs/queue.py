@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import logs
 from service.models import Job, utcnow
 
 # Wake-ups for in-process workers so a job enqueued by this process starts without waiting for a poll.
@@ -61,7 +62,10 @@ def enqueue(
     max_attempts: int = 8,
     delay_s: float = 0.0,
 ) -> Job:
-    """Add a job to the caller's transaction: it exists exactly when the caller's change commits."""
+    """Add a job to the caller's transaction: it exists exactly when the caller's change commits. The
+    request (or job) that enqueues it lends it its request id, so its worker's log lines carry it too."""
+    if (request_id := logs.current_request_id()) and logs.REQUEST_ID_KEY not in payload:
+        payload = {**payload, logs.REQUEST_ID_KEY: request_id}
     job = Job(
         kind=kind,
         payload=payload,

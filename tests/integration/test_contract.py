@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -122,6 +123,64 @@ async def test_size_type_and_syntax_errors(make_client: Any) -> None:
     _problem(zip_as_pdf, 415)
     not_multipart = await api.client.post("/v1/brands/shop/documents", json={"file": "x"}, headers=api.admin)
     _problem(not_multipart, 415)
+
+
+async def _chunks(total: int, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    """A JSON body sent in pieces: httpx gives it no Content-Length (Transfer-Encoding: chunked)."""
+    yield b'{"brand": "shop", "channel": "twitter", "external_id": "chunked", "author": {"handle": "j"}, '
+    yield b'"text": "'
+    size = min(size, total)
+    for _ in range(total // size):
+        yield b"x" * size
+    yield b'"}'
+
+
+async def test_chunked_bodies_over_the_limit_are_413(make_client: Any) -> None:
+    """Without a Content-Length the limit holds on the bytes streamed: 413 problem+json, never a 500."""
+    api = await make_client(max_upload_bytes=4 * 1024 * 1024)
+    await api.brand("shop")
+    integration = await api.key("integration", ["shop"])
+    headers = {**integration, "content-type": "application/json"}
+
+    request = api.client.build_request("POST", "/v1/posts", content=_chunks(2 * 1024 * 1024), headers=headers)
+    assert "content-length" not in request.headers and request.headers["transfer-encoding"] == "chunked"
+    body = _problem(await api.client.send(request), 413)
+    assert body["detail"] == "request body is larger than 1048576 bytes", body
+    # The same through the idempotency middleware, which reads the body before the app does.
+    _problem(
+        await api.client.post(
+            "/v1/posts",
+            content=_chunks(2 * 1024 * 1024),
+            headers={**headers, "Idempotency-Key": "chunked-1"},
+        ),
+        413,
+    )
+    # A JSON body of 1.5 MiB is over the JSON limit (1 MiB) though under the upload limit.
+    _problem(await api.client.post("/v1/posts", content=_chunks(1536 * 1024), headers=headers), 413)
+    # A small chunked body is read as usual, and the service goes on serving.
+    small = await api.client.post("/v1/posts", content=_chunks(1024), headers=headers)
+    assert small.status_code == 202, small.text
+
+
+async def test_uploads_have_their_own_larger_limit(make_client: Any) -> None:
+    api = await make_client(max_json_bytes=2048, max_upload_bytes=8192)
+    await api.brand("shop")
+    # Over the JSON limit, under the upload limit: accepted.
+    doc = await api.upload("shop", "notes.txt", b"Returns are free within 30 days. " * 150)
+    assert doc["status"] == "processing"
+
+    async def multipart(total: int) -> AsyncIterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n'
+        for _ in range(total // 1024):
+            yield b"y" * 1024
+        yield b"\r\n--b--\r\n"
+
+    too_big = await api.client.post(
+        "/v1/brands/shop/documents",
+        content=multipart(16 * 1024),
+        headers={**api.admin, "content-type": "multipart/form-data; boundary=b"},
+    )
+    _problem(too_big, 413)
 
 
 @pytest.mark.parametrize(

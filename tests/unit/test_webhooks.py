@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import time
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from service.adapters.webhooks import (
     UnsafeWebhookURL,
@@ -24,6 +26,27 @@ def test_signature_matches_standard_webhooks_reference() -> None:
     timestamp = 1614265330
     body = b'{"test": 2432232314}'
     assert sign(secret, msg_id, timestamp, body) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_signatures_verify_with_the_standard_webhooks_library() -> None:
+    secret = new_secret()
+    body = '{"type": "reply.approved", "data": {"text": "Grüße – Team"}}'.encode()
+    timestamp = int(time.time())
+    headers = {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, "evt_1", timestamp, body),
+    }
+    assert Webhook(secret).verify(body, headers)["data"]["text"] == "Grüße – Team"
+    for tampered in (
+        {**headers, "webhook-id": "evt_2"},
+        {**headers, "webhook-timestamp": str(timestamp + 1)},
+        {**headers, "webhook-signature": sign(new_secret(), "evt_1", timestamp, body)},
+    ):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(body, tampered)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body.replace(b"Team", b"Spam"), headers)
 
 
 def test_new_secret_is_valid_and_random() -> None:
