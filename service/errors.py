@@ -22,11 +22,6 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
-class MalformedBody(DomainError):
-    status = 400
-    title = "Malformed request body"
-
-
 class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"
