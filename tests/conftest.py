@@ -13,10 +13,12 @@ from typing import Any, NoReturn
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from service.adapters.embedder import Embedder, load_embedder
 from service.app import create_app
 from service.config import Settings
+from service.models import Job
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.receiver import WebhookReceiver
 
@@ -194,6 +196,20 @@ class Api:
             lambda d: d["status"] in (*statuses, "failed", "no_reply_needed"),
             timeout,
         )
+
+    async def settled_jobs(self, timeout: float = 20.0) -> list[Job]:
+        """Every job, once none is queued or running: the work the requests so far caused is over, so a
+        test may then assert that something did not happen."""
+        runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with runtime.sessionmaker() as session:
+                rows = list((await session.scalars(sa.select(Job).order_by(Job.id))).all())
+            if rows and all(job.status in ("done", "failed") for job in rows):
+                return rows
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError([(j.kind, j.status, j.attempts) for j in rows])
+            await asyncio.sleep(0.05)
 
     async def poll(self, path: str, headers: dict[str, str], done: Any, timeout: float) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
