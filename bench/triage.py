@@ -6,7 +6,8 @@ own `Triager`, once with rules alone and once with the packaged sentence embedde
 --no-embed or --quick, or when the model cannot be loaded). `llm_candidates` counts the posts the
 rules leave open: the only ones a configured LLM would be asked about. The incident figures run the
 service's grouping rule (`service.incidents.grouping`) over hand-written posts about one outage
-(tests/integration/incident_posts.py) and over each twitter-cdp company's posts in time order.
+(bench/data/incident_posts.json, which the incident tests read too) and over each twitter-cdp company's
+posts in time order.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from service.text import strip_handles_and_links  # noqa: E402
 from service.triage import BrandPolicy, TriageInput, Triager  # noqa: E402
 from service.triage.models import INTENTS  # noqa: E402
 from service.triage.nearest import CALIBRATED_MODELS  # noqa: E402
-from tests.integration.incident_posts import OUTAGE_DE, OUTAGE_EN, UNRELATED  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 GERMAN_DEV = DATASETS / "german-dev" / "posts.json"
@@ -40,6 +40,11 @@ HANDLE = re.compile(r"(?<![\w@])@\w+")
 GERMAN_DEV_POSTED = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)
 QUICK_TWITTER = 150
 WARM_UP_POLICY = BrandPolicy(language="en", timezone="UTC")
+# Hand-written for this project (not a dataset): read as data, so bench imports nothing from tests/.
+INCIDENT_POSTS = json.loads((ROOT / "bench" / "data" / "incident_posts.json").read_text(encoding="utf-8"))
+OUTAGE_EN: list[str] = INCIDENT_POSTS["outage_en"]
+OUTAGE_DE: list[str] = INCIDENT_POSTS["outage_de"]
+UNRELATED: list[str] = INCIDENT_POSTS["unrelated"]
 
 
 def bench_german_dev(triager: Triager, config: str) -> dict[str, Any]:
