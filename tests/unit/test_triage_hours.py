@@ -112,9 +112,15 @@ def test_always_open_brand_is_wall_clock() -> None:
 
 
 def test_intervals_running_into_midnight() -> None:
-    # An opening past midnight is written as two intervals, the brand API's only form: it refuses one
-    # interval that ends before it starts (["22:00", "02:00"]; tests/integration/test_contract.py).
-    late = {"sat": [["22:00", "24:00"]], "sun": [["00:00", "02:00"]]}
+    # An opening past midnight, as two intervals or as one that ends after midnight (the brand API
+    # accepts both: tests/integration/test_contract.py); both forms must give the same deadlines.
+    two = {"sat": [["22:00", "24:00"]], "sun": [["00:00", "02:00"]]}
+    overnight = {"sat": [["22:00", "02:00"]]}
+    for late in (two, overnight):
+        _late_cases(late)
+
+
+def _late_cases(late: dict[str, list[list[str]]]) -> None:
     assert due(berlin(2024, 3, 9, 23, 30), 60, hours=late) == berlin(2024, 3, 10, 0, 30)
     # Sunday 02:00 is its closing time: the next opening is next Saturday 22:00
     assert due(berlin(2024, 3, 10, 2, 0), 0, hours=late) == berlin(2024, 3, 16, 22, 0)
