@@ -50,13 +50,14 @@ async def run_worker(settings: Settings) -> None:
 
 async def check(settings: Settings) -> int:
     from service import db
-    from service.adapters.vectors import VectorStore
 
     engine = db.create_engine(settings)
     try:
         await db.check_database(engine)
         # Local mode is skipped: its folder is locked by the process that owns it.
         if settings.qdrant_url:
+            from service.adapters.vectors import VectorStore
+
             vectors = VectorStore(settings, dim=0)  # the size only matters when creating the collection
             try:
                 await vectors.check()
