@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -167,11 +167,6 @@ async def fail(
 async def stats(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))).all()
     return {status: int(count) for status, count in rows}
-
-
-async def purge_finished(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(sa.delete(Job).where(Job.status == "done", Job.finished_at < older_than))
-    return _rowcount(result)
 
 
 def _rowcount(result: Any) -> int:

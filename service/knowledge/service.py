@@ -206,7 +206,7 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
             await session.execute(
                 sa.update(Document)
                 .where(Document.id == document_id, Document.version == version)
-                .values(status="failed", error=exc.detail)
+                .values(status="failed", error=exc.detail, content=None)  # the bytes are not kept
             )
             await queue.complete(session, lease)
         return
@@ -231,12 +231,13 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
             )
             await queue.extend(session, lease, runtime.settings.job_lease_s)
 
-    # The flip: one UPDATE makes the new version the one searches see.
+    # The flip: one UPDATE makes the new version the one searches see. The upload's bytes go with it:
+    # nothing reads them again (a replacement is a new upload), so they need not sit in the database.
     async with runtime.transaction() as session:
         result = await session.execute(
             sa.update(Document)
             .where(Document.id == document_id, Document.version == version)
-            .values(status="ready", active_version=version, error=None)
+            .values(status="ready", active_version=version, error=None, content=None)
         )
         flipped = bool(getattr(result, "rowcount", 0))
         if not await queue.complete(session, lease):
