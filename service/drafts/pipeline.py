@@ -106,6 +106,7 @@ async def triage_input(session: AsyncSession, post: Post) -> TriageInput:
         created_at=post.posted_at,
         author_followers=author.get("followers"),
         author_verified=bool(author.get("verified")),
+        author_bot=bool(author.get("bot")),
         thread_texts=await _thread_texts(session, post),
         author_recent_posts=await _recent_by_author(session, post),
     )

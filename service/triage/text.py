@@ -7,6 +7,13 @@ import unicodedata
 from dataclasses import dataclass
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# Link shorteners hide where a link goes (spam's favourite); bare "bit.ly/x" has no scheme, so it is
+# found on its own. t.co is left out: Twitter wraps every link in it.
+_SHORT_LINK = re.compile(
+    r"(?<![\w.])(?:https?://)?(?:bit\.ly|tinyurl\.com|goo\.gl|ow\.ly|is\.gd|cutt\.ly|rb\.gy|tiny\.cc|"
+    r"shorturl\.at|buff\.ly|t\.ly|linktr\.ee|s\.id|rebrand\.ly)/\S*",
+    re.IGNORECASE,
+)
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
 _HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
@@ -36,6 +43,8 @@ class CleanPost:
     emoji: tuple[str, ...]
     handles: int
     links: int
+    short_links: int = 0  # links through a URL shortener (bit.ly, tinyurl, ...)
+    hashtags: int = 0
 
 
 def fold(text: str) -> str:
@@ -47,12 +56,15 @@ def clean_post(raw: str) -> CleanPost:
     text = raw
     for entity, char in _HTML_ENTITIES.items():
         text = text.replace(entity, char)
-    links = len(_URL.findall(text))
+    short_links = len(_SHORT_LINK.findall(text))
+    text = _SHORT_LINK.sub(" ", text)
+    links = len(_URL.findall(text)) + short_links
     text = _URL.sub(" ", text)
     text = _EMAIL.sub(" ", text)
     handles = len(_HANDLE.findall(text))
     text = _HANDLE.sub(" ", text)
     emoji = tuple(e for e in _EMOJI.findall(text) if e not in ("\ufe0f", "\u200d", "\u20e3"))
+    hashtags = len(_HASHTAG.findall(text))
     text = _EMOJI.sub(" ", text)
     language_text = _SPACES.sub(" ", _HASHTAG.sub(" ", text)).strip()
     text = _SPACES.sub(" ", _HASHTAG.sub(r"\1", text)).strip()
@@ -64,4 +76,6 @@ def clean_post(raw: str) -> CleanPost:
         emoji=emoji,
         handles=handles,
         links=links,
+        short_links=short_links,
+        hashtags=hashtags,
     )
