@@ -22,6 +22,7 @@ from service.adapters.embedder import Embedder, aencode_queries, load_embedder
 from service.adapters.vectors import DENSE, MULTILINGUAL, SPARSE, VectorStore
 from service.config import Settings
 from service.knowledge import ranking, sparse
+from service.knowledge.codes import mask_codes
 from service.knowledge.ranking import Candidate
 from service.models import Brand, Document
 from service.runtime import Runtime
@@ -44,10 +45,18 @@ class KnowledgeHit:
     relevance: float = 0.0  # the uncalibrated similarity it was ranked by
 
 
-def clean_text(text: str) -> str:
-    """What gets embedded of a post: @handles name the brand and the customer, not the question, and a
-    URL's characters only add noise."""
+def strip_noise(text: str) -> str:
+    """A post without @handles (they name the brand and the customer, not the question) and URLs (their
+    characters only add noise): what the keyword query reads, and how past answers are stored."""
     return " ".join(_URL.sub(" ", _HANDLE.sub(" ", text)).split()) or text.strip()
+
+
+def clean_text(text: str, language: str | None = None) -> str:
+    """What gets embedded of a post: `strip_noise`, then without codes and numbers (train lines, order
+    and product numbers: `codes.mask_codes`; a line in the post's `language` becomes "Zug"/"train"),
+    which pull a sentence embedding away from the entry that answers the question; the keyword query
+    keeps them (`candidates`)."""
+    return mask_codes(strip_noise(text), language)
 
 
 def embedders_for(settings: Settings, english: Embedder) -> dict[str, Embedder]:
@@ -90,11 +99,12 @@ async def candidates(
     *,
     limit: int,
     kinds: list[str] | None = None,
+    language: str | None = None,
 ) -> list[Candidate]:
-    """The brand's points nearest to `text` by the named dense vector or by keywords, with both scores."""
-    text = clean_text(text)
-    dense = (await aencode_queries(embedder, [text]))[0]
-    keywords = sparse.query_vector(text)
+    """The brand's points nearest to `text` by the named dense vector or by keywords, with both scores.
+    The dense query leaves codes and numbers out (`clean_text`), the keyword query keeps them."""
+    dense = (await aencode_queries(embedder, [clean_text(text, language)]))[0]
+    keywords = sparse.query_vector(strip_noise(text))
     hits = await vectors.search(brand_id, {vector_name: dense, SPARSE: keywords}, limit=limit, kinds=kinds)
     return [
         Candidate(
@@ -152,6 +162,7 @@ async def search(
         query,
         limit=max(runtime.settings.retrieval_candidates, limit),
         kinds=kinds,
+        language=post_language,
     )
     weight = keyword_weight(runtime.settings, brand_language, post_language)
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
