@@ -140,7 +140,7 @@ _AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexic
 _RESOLVED = _WeightedCues(lexicon.RESOLVED)
 _RHETORICAL = _words_regex(p for pats in lexicon.RHETORICAL_PRAISE.values() for p in pats)
 _CHIT_CHAT = _words_regex(lexicon.CHIT_CHAT)
-_PHOTO_WORDS = _words_regex(["pic", "photo", "foto", "bild", "view", "blick", "aussicht", "snapshot", "shot"])
+_PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
 _DIGITS = re.compile(r"\d")
 _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 # A caption says a few words; longer texts without any cue still get a reply (or the LLM's reading).

@@ -69,6 +69,7 @@ NOT_RESOLVED_BEFORE: frozenset[str] = frozenset(_raw["not_resolved_before"]["any
 RHETORICAL_PRAISE: ByLanguage = _by_language(_raw["rhetorical_praise"])
 CHIT_CHAT: tuple[str, ...] = _list(_raw["chit_chat"]["any"])
 PHOTO_EMOJI: frozenset[str] = frozenset(_raw["chit_chat"]["photo_emoji"])
+PHOTO_WORDS: tuple[str, ...] = _list(_raw["chit_chat"]["photo_words"])
 ACKNOWLEDGEMENTS: tuple[str, ...] = _list(_raw["acknowledgements"]["any"])
 ADDRESS: ByLanguage = _by_language(_raw["address"])
 SERVICE_TERMS: ByLanguage = _by_language(_raw["service_terms"])
