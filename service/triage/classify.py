@@ -486,8 +486,20 @@ def _caption(post: CleanPost, r: _Reading) -> bool:
         return False  # "@brand ...": written to the brand, not a caption that tags it
     if _DIGITS.search(post.text) and not post.hashtags:
         return False  # "Order 4711", "RE 7 at 8:15": numbers are what care teams are asked about
-    photo = any(e in lexicon.PHOTO_EMOJI for e in post.emoji)
+    photo = any(e in lexicon.PHOTO_EMOJI or _picture_emoji(e) for e in post.emoji)
     return bool(post.hashtags or photo or _PHOTO_WORDS.search(post.folded))
+
+
+def _picture_emoji(emoji: str) -> bool:
+    """Emoji of things (food, places, nature, animals, transport) show what a photo shows; faces and
+    hands say how someone feels, which is no caption ("so that's comforting 🙃")."""
+    code = ord(emoji[0])
+    return (
+        0x1F300 <= code <= 0x1F43F
+        or 0x1F680 <= code <= 0x1F6FF
+        or 0x1F950 <= code <= 0x1F96F
+        or 0x1F980 <= code <= 0x1F9AF
+    ) and emoji not in lexicon.MONEY_EMOJI
 
 
 def classify_post(
