@@ -296,6 +296,10 @@ NO_REPLY = [
     # praise phrased as a rhetorical question
     ("rhetorical", "Geht es noch besser? Der Techniker war nach einer Stunde da, danke!", "de"),
     ("rhetorical", "What more could you ask for? Fast delivery and a lovely handwritten note 😊", "en"),
+    # promotion by third parties, collabs, digests
+    ("spam", "Check out our shop for phone cases, save 30% this week only!", "en"),
+    ("spam", "Coole Idee! Schreibt mir eine DM für eine Collab 💫", "de"),
+    ("automated", "Weekly digest: 8 new mentions of your brand this week", "en"),
     # captions and greetings to nobody in particular
     ("caption", "Abendstimmung am Hafen 🌅 #sonnenuntergang", "de"),
     ("caption", "Weekend vibes by the lake 📷 #summer", "en"),
@@ -319,6 +323,8 @@ KEEP_REPLY = [
     ("Kann ich bei euch auch mit Bitcoin bezahlen?", "de", "question"),
     ("Do you accept crypto for orders?", "en", "question"),
     ("Status update: still no refund after 3 weeks?!", "en", "complaint"),
+    ("Essen kam eiskalt an 🍕", "de", "complaint"),
+    ("Can I DM you my order number?", "en", "question"),
     ("how about an out of office mode for the app? would be great", "en", "question"),
 ]
 
