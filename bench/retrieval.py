@@ -356,6 +356,7 @@ async def bench_twitter(
             figures = {
                 "bench": "retrieval",
                 "dataset": "twitter-cdp",
+                "in_sample": True,
                 "split": split,
                 "protocol": protocol,
                 "config": config.name,
@@ -467,6 +468,8 @@ async def bench_german(bench: Bench, models: list[str], fit: Fit) -> list[dict[s
             figures = {
                 "bench": "retrieval",
                 "dataset": "german-dev",
+                "in_sample": True,
+                "protocol": "forward",
                 "queries": language,
                 "faq_language": brand_language,
                 "config": config.name,
@@ -543,6 +546,7 @@ async def bench_german_reversed(bench: Bench, models: list[str]) -> list[dict[st
             figures = {
                 "bench": "retrieval",
                 "dataset": "german-dev",
+                "in_sample": True,
                 "protocol": "reversed",
                 "queries": language,
                 "config": config.name,
@@ -730,6 +734,7 @@ async def bench_banking(directory: Path, quick: bool, stride: int | None) -> lis
         figures = {
             "bench": "retrieval",
             "dataset": "banking77",
+            "in_sample": True,
             "k": k,
             "train_points": len(shot),
             "n": len(queries),
