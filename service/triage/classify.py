@@ -145,6 +145,8 @@ _DIGITS = re.compile(r"\d")
 _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 # A caption says a few words; longer texts without any cue still get a reply (or the LLM's reading).
 CAPTION_MAX_WORDS = 12
+# Thanks without a kind word in a post longer than this signs off a report; it is no praise.
+SIGN_OFF_MIN_WORDS = 8
 # Hashtags, emoji and shortened links are spam only beside a spam phrase, and add at most this much.
 SPAM_FORMAT_MAX = 2
 _ACK = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.ACKNOWLEDGEMENTS))})[\s,.!]*)+$")
@@ -297,6 +299,8 @@ class _Reading:
     pronoun_address: bool = False
     chit_chat: bool = False
     words: int = 0
+    # thanks that only sign off a longer text ("Got 1 burger instead of 2. Thanks."): no praise
+    sign_off_thanks: bool = False
 
 
 def _blank_not_a_complaint(folded: str) -> str:
@@ -377,6 +381,11 @@ def _read(post: CleanPost, language: str) -> _Reading:
         pronoun_address=bool(_ADDRESS.search(folded)),
         chit_chat=bool(_CHIT_CHAT.search(folded)),
         words=len(_WORD.findall(post.folded)),
+        sign_off_thanks=thanks > 0
+        and positive == 0
+        and not any(e in lexicon.POSITIVE_EMOJI for e in post.emoji)
+        and not _THANKS_FOR_HELP.search(folded)
+        and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
     )
 
 
@@ -415,7 +424,7 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
         if reply_to_praise:
             return "praise", True, f"needs reply: {cue}, and the brand replies to praise"
         return "praise", False, f"no reply: {cue}, nothing asked"
-    if pure and (r.thanks or warm):
+    if pure and ((r.thanks and not r.sign_off_thanks) or warm):
         if reply_to_praise:
             return "praise", True, "needs reply: praise, and the brand replies to praise"
         return "praise", False, "no reply: praise or thanks"

@@ -310,6 +310,9 @@ KEEP_REPLY = [
     ("Die Lieferung ist jetzt zwei Wochen überfällig. Danke.", "de", "complaint"),
     ("My refund still hasn't arrived. Thanks.", "en", "complaint"),
     ("Zweimal abgebucht und keiner meldet sich. Danke für nichts!", "de", "complaint"),
+    # thanks that only signs off a report without any problem word: not praise (a person looks)
+    ("Bestellt hatte ich zwei Hüllen, im Paket lag nur eine einzige. Danke.", "de", "other"),
+    ("Ordered the blue case and the parcel had a green one inside. Thanks", "en", "other"),
     # a question inside praise
     ("Toller Service gestern, danke! Kann ich die Rechnung auch per Post bekommen?", "de", "question"),
     ("Love the new app, great job! Is there a way to export my data?", "en", "question"),
