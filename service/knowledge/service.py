@@ -17,10 +17,10 @@ from service.jobs import queue
 from service.knowledge import sparse
 from service.knowledge.chunking import chunk_document
 from service.knowledge.parsers import ParsedDocument, ParseLimits, detect_format, parse_document
-from service.knowledge.retrieval import clean_text
 from service.knowledge.schemas import DocumentOut
 from service.models import Brand, Document, Draft, Post
 from service.runtime import Runtime
+from service.text import strip_handles_and_links
 
 EMBED_BATCH = 64
 
@@ -262,7 +262,7 @@ def past_answer_items(
     """A past answer's points: the customer's post (found by posts asking alike) and the reply (found by
     posts using its words); handles and URLs stripped as for queries."""
     return [
-        (point_id("past_answer", draft_id, part), clean_text(text), {**payload, "part": part})
+        (point_id("past_answer", draft_id, part), strip_handles_and_links(text), {**payload, "part": part})
         for part, text in (("post", post_text), ("reply", reply_text))
     ]
 

@@ -18,6 +18,7 @@ class Author(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     followers: int | None = Field(default=None, ge=0)
     verified: bool = False
+    bot: bool = Field(default=False, description="the helpdesk flags this account as a bot: no reply")
 
 
 class PostIn(BaseModel):
