@@ -1,4 +1,8 @@
-"""Outbound events: written in the caller's transaction (the outbox), delivered later by a job."""
+"""Outbound events: written in the caller's transaction (the outbox), delivered later by a job.
+
+One post's events reach the receiver in the order they were written (`post.triaged` before
+`draft.ready`, before `reply.approved`): a delivery waits while an earlier event of its post is pending
+(events/delivery.py). Events of different posts go out side by side, in no particular order."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, A
     event = Event(
         id="msg_" + new_id(),
         brand_id=brand.id,
+        post_id=data.get("post_id"),
         type=event_type,
         payload={"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
     )

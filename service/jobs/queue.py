@@ -136,6 +136,23 @@ async def complete(session: AsyncSession, lease: Lease) -> bool:
     return _rowcount(result) == 1
 
 
+async def release(session: AsyncSession, lease: Lease, delay_s: float) -> bool:
+    """Hand a job back untried: queued again after `delay_s`, the attempt it was taken with not counted.
+    False means the lease was lost."""
+    result = await session.execute(
+        sa.update(Job)
+        .where(_held(lease))
+        .values(
+            status="queued",
+            attempts=Job.attempts - 1,
+            run_at=utcnow() + timedelta(seconds=delay_s),
+            locked_by=None,
+            lease_until=None,
+        )
+    )
+    return _rowcount(result) == 1
+
+
 def backoff_s(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to 1 s, attempt 9 up to 256 s."""
     return random.uniform(0, min(cap, base * 2 ** (attempts - 1)))
