@@ -178,7 +178,7 @@ def _question_score(folded: str, langs: tuple[str, ...]) -> _Score:
         score.add(2, "?")
     openers = [_OPENERS[lang] for lang in langs if lang in _OPENERS]
     for sentence in _SENTENCES.findall(folded):
-        # a comma clause may open the question ("Möchte per Lastschrift zahlen, wie geht das?")
+        # a comma clause may open the question ("Ich will das Abo kündigen, wie mache ich das?")
         clauses = sentence.split(",") if sentence.rstrip().endswith("?") else [sentence]
         for clause in clauses:
             clause = _PREFIX.sub("", clause.strip())
