@@ -154,8 +154,14 @@ async def _post_vector(runtime: Runtime, text: str) -> np.ndarray | None:
 
 
 def _draft_request(
-    brand: Brand, post: Post, triage: dict[str, Any], instruction: str | None, min_score: float
+    brand: Brand,
+    post: Post,
+    triage: dict[str, Any],
+    instruction: str | None,
+    min_score: float,
+    thread: tuple[str, ...] = (),
 ) -> DraftRequest:
+    settings = brand.settings or {}
     return DraftRequest(
         brand_name=brand.name,
         brand_language=brand.language,
@@ -167,6 +173,13 @@ def _draft_request(
         language=triage.get("language") or brand.language,
         min_score=min_score,
         instruction=instruction,
+        thread=thread,
+        intent=triage.get("intent"),
+        sentiment=triage.get("sentiment"),
+        urgency=tuple(triage.get("urgency") or ()),
+        brand_id=brand.id,
+        reply_language=str(settings.get("reply_language") or "customer"),
+        monthly_token_budget=settings.get("monthly_token_budget"),
     )
 
 
@@ -193,7 +206,9 @@ async def _compose(
             raise
         log.exception("retrieval failed on the last attempt; drafting without knowledge", post_id=post.id)
         hits, flags = [], ["retrieval_failed"]
-    req = _draft_request(brand, post, triage, instruction, _min_score(runtime, brand))
+    async with runtime.transaction() as session:
+        thread = await _thread_texts(session, post)
+    req = _draft_request(brand, post, triage, instruction, _min_score(runtime, brand), thread)
     content = await write_draft(runtime, req, hits, allow_fallback=last_attempt)
     content.flags.extend(flags)
     return content
@@ -303,6 +318,11 @@ def _new_draft(post: Post, content: DraftContent, generation: int, instruction: 
         confidence=round(content.confidence, 4),
         flags=content.flags,
         instruction=instruction,
+        prompt_version=content.prompt_version,
+        checks=content.checks,
+        usage=content.usage,
+        tokens=content.tokens,
+        generated_text=content.text,
     )
 
 

@@ -12,7 +12,7 @@ from service.auth.keys import Principal
 from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs import queue
 from service.models import Brand, Draft, Post, utcnow
-from service.posts.schemas import DraftOut, PostIn, PostOut, PublishedIn, SourceOut
+from service.posts.schemas import CheckOut, DraftEditOut, DraftOut, PostIn, PostOut, PublishedIn, SourceOut
 
 ACTIVE_DRAFT_STATUSES = ("pending", "approved", "rejected")
 
@@ -104,6 +104,11 @@ def draft_out(draft: Draft) -> DraftOut:
         generation=draft.generation,
         created_at=draft.created_at,
         updated_at=draft.updated_at,
+        prompt_version=draft.prompt_version,
+        checks=[CheckOut(**c) for c in draft.checks or []],
+        usage=draft.usage,
+        instruction=draft.instruction,
+        edit=DraftEditOut(**draft.edit) if draft.edit else None,
     )
 
 
