@@ -221,8 +221,9 @@ def _split_hits(
     ranked = sorted(hits, key=lambda h: h.score, reverse=True)
     poisoned = [h for h in ranked if injection.carries_instructions(h.text)]
     checks: list[Check] = []
-    if poisoned:
-        ids = ", ".join(h.source_id for h in poisoned)
+    # only knowledge that would have reached the writer is worth the agent's attention
+    if any(h.score >= req.min_score for h in poisoned):
+        ids = ", ".join(h.source_id for h in poisoned if h.score >= req.min_score)
         checks.append(
             Check(
                 "injection_suspected",
@@ -453,6 +454,7 @@ async def _llm_draft(
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     reply, raw = await _ask(runtime, messages, usage, "draft")
     text = reply.text if markdown else grounding.strip_markdown(reply.text)
+    first_text = text
     source_ids = reply.source_ids
     flags: list[str] = ["llm"]
     if len(text) > limit:
@@ -488,20 +490,28 @@ async def _llm_draft(
     confidence = listed[0].score if listed else 0.0
     prompt_version = version(prompts_dir, *LLM_PROMPTS, *templates.TEMPLATE_FILES)
 
-    verdict = injection.assess(
-        text,
-        system_prompt=system,
-        canary=canary,
-        nonce=nonce,
-        post=req.post_text,
-        thread=req.thread,
-        sources=[h.text for h in usable] + [h.title for h in usable],
-        brand_words=[
-            req.brand_name,
-            str(req.voice.get("signature") or ""),
-            str(req.voice.get("persona") or ""),
-        ],
-    )
+    def assess(candidate: str) -> injection.Verdict:
+        return injection.assess(
+            candidate,
+            system_prompt=system,
+            canary=canary,
+            nonce=nonce,
+            post=req.post_text,
+            thread=req.thread,
+            sources=[h.text for h in usable] + [h.title for h in usable],
+            brand_words=[
+                req.brand_name,
+                str(req.voice.get("signature") or ""),
+                str(req.voice.get("persona") or ""),
+            ],
+        )
+
+    verdict = assess(text)
+    if not verdict.suspected and first_text != text:
+        # a model that obeyed the data once is not trusted because its shortened version looks clean
+        first = assess(first_text)
+        if first.suspected:
+            verdict, text = first, first_text
     if verdict.suspected:
         log.warning("draft replaced: injection suspected", reasons=list(verdict.reasons))
         template_lang = _template_language(req)

@@ -137,6 +137,8 @@ def obedient_reply(body: dict[str, Any]) -> str:
     """A model that obeys any instruction it sees in the data (post, thread, knowledge): it leaks its
     system prompt when asked, takes on any role, says what it is told to say, promises what it is told
     to promise, and repeats every link, quoted text and code from the data. For injection tests."""
+    if "Intents:" in system_text(body):  # a triage question: answered plainly, so triage stays out of it
+        return json.dumps({"intent": "question", "needs_reply": True, "reason": "asks something"})
     parsed = parse_prompt(last_user_text(body))
     texts = [*parsed["thread"], parsed["post"] or "", *(text for _, text in parsed["sources"])]
     said: list[str] = []
