@@ -15,6 +15,8 @@ What the figures mean:
 - `length_ok_rate`: drafts within the channel's limit (X: 280 characters with "@handle ").
 - `language_match_rate`: drafts detected in the post's language (triage's).
 - `latency_p50_ms`, `latency_p95_ms`: writing and checking one draft (usage.latency_ms).
+- `invented_flagged_rate` (fake-invents only): drafts with an invented price, date and phone number
+  that the checks flag `unsupported_claim` (should be 1.0).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -41,7 +44,7 @@ from service.app import create_app  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.drafts.writer import DEFAULT_MAX_CHARS  # noqa: E402
 from service.triage.language import detect_language  # noqa: E402
-from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
+from tests.fakes.llm_server import FakeLLMServer, default_reply  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 ADMIN = "bench-admin-key-0123456789"
@@ -53,6 +56,35 @@ CHECK_FLAGS = (
     "injection_suspected",
 )
 TWITTER_BRANDS = ("RockstarSupport", "MojangSupport", "Google")
+INVENTED = " The fee is 19,99 € until 31.12.2027, call 0171 5550199."
+
+
+def _rewrite(body: dict[str, Any], change: Any) -> str:
+    content = default_reply(body)
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError:
+        return str(change(content))
+    data["reply"] = change(data["reply"])
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _reformat(text: str) -> str:
+    """The same facts written differently: 4,99 € as 4.99 EUR, bare links with https:// and a slash,
+    phone digits regrouped. A supported reply the checks must not flag."""
+    text = re.sub(r"(\d+),(\d{2})\s?€", r"\1.\2 EUR", text)
+    bare = re.compile(r"(?:[a-z0-9-]+\.)+(?:de|com|example)(?:/[\w/-]*)?")
+    text = " ".join(f"https://{w}/" if bare.fullmatch(w) else w for w in text.split(" "))
+    return re.sub(r"\b(\d{4}) (\d{3}) (\d{3})\b", r"\1 \2\3", text)
+
+
+# Fake models with a known truth: "fake" and "fake-reformat" write only supported text (every check
+# flag on them is false); "fake-invents" adds a price, a date and a phone number no source has.
+BEHAVIOURS = {
+    "fake": None,
+    "fake-reformat": lambda body: _rewrite(body, _reformat),
+    "fake-invents": lambda body: _rewrite(body, lambda t: t + INVENTED),
+}
 
 
 class App:
@@ -98,7 +130,7 @@ def settings_for(data_dir: Path, writer: str, fake: FakeLLMServer | None) -> Set
         "job_poll_s": 0.05,
         "log_level": "WARNING",
     }
-    if writer == "fake" and fake is not None:
+    if writer.startswith("fake") and fake is not None:
         values |= {"llm_base_url": fake.base_url, "llm_model": "fake-model", "llm_api_key": "k"}
     if writer == "real":
         values |= {
@@ -189,6 +221,7 @@ async def run(
     embedder: Any,
     fake: Any,
 ) -> dict[str, Any]:
+    fake.set_reply(BEHAVIOURS.get(writer))
     with tempfile.TemporaryDirectory(prefix="bench-drafting-") as tmp:
         async with App(settings_for(Path(tmp), writer, fake), embedder) as app:
             for brand in brands:
@@ -262,7 +295,8 @@ def measure(
         language_ok += detect_language(draft["text"], language).language == language
         false_flagged += any(f in draft["flags"] for f in CHECK_FLAGS)
         latencies.append(float((draft.get("usage") or {}).get("latency_ms") or 0.0))
-    by_construction = writer in ("template", "fake")
+    by_construction = writer in ("template", "fake", "fake-reformat")
+    invented_flagged = sum("unsupported_claim" in r["draft"]["flags"] for _, r in drafted)
     return {
         "bench": "drafting",
         "dataset": dataset,
@@ -278,12 +312,17 @@ def measure(
         "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "latency_p95_ms": round(_pct(latencies, 0.95), 1) if latencies else None,
         "wall_s": round(wall, 1),
+        **(
+            {"invented_flagged_rate": round(invented_flagged / n, 3) if n else None}
+            if writer == "fake-invents"
+            else {}
+        ),
     }
 
 
 async def main_async(quick: bool) -> list[dict[str, Any]]:
     embedder = load_embedder()
-    writers = ["template", "fake"] + (["real"] if os.environ.get("REPLY_BENCH_LLM_URL") else [])
+    writers = ["template", *BEHAVIOURS] + (["real"] if os.environ.get("REPLY_BENCH_LLM_URL") else [])
     datasets = [("german-dev", *german_dev()), ("twitter-cdp", *twitter_cdp(8 if quick else 25))]
     lines = []
     with FakeLLMServer() as fake:

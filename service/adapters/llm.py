@@ -13,9 +13,10 @@ Structured output comes in three modes (`REPLY_LLM_OUTPUT_MODE`), because server
 that reaches no server decides nothing: the next call probes again.
 
 A circuit breaker stands around every call: after `llm_breaker_failures` calls in a row that failed
-for good (every retry spent), calls fail at once with `LLMUnavailable` for `llm_breaker_reset_s`, so
-drafts fall back to templates without waiting on a dead server; then one call is let through to try
-again (half-open): success closes the breaker, failure opens it for another period.
+for good (every retry spent; a merely malformed answer does not count: the server is up), calls fail
+at once with `LLMUnavailable` for `llm_breaker_reset_s`, so drafts fall back to templates without
+waiting on a dead server; then one call is let through to try again (half-open): success closes the
+breaker, failure opens it for another period.
 """
 
 from __future__ import annotations
@@ -214,6 +215,9 @@ class LLMClient:
             raise LLMUnavailable("the LLM circuit breaker is open (the model kept failing)")
         try:
             result = await self._retrying(once)
+        except MalformedOutput:
+            self.breaker.success()  # the server answers, if not well: no reason to stop asking it
+            raise
         except LLMError:
             self.breaker.failure()
             raise
