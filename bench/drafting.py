@@ -320,9 +320,10 @@ def measure(
     }
 
 
-async def main_async(quick: bool) -> list[dict[str, Any]]:
+async def main_async(quick: bool, only: list[str] | None = None) -> list[dict[str, Any]]:
     embedder = load_embedder()
     writers = ["template", *BEHAVIOURS] + (["real"] if os.environ.get("REPLY_BENCH_LLM_URL") else [])
+    writers = [w for w in writers if not only or w in only]
     datasets = [("german-dev", *german_dev()), ("twitter-cdp", *twitter_cdp(8 if quick else 25))]
     lines = []
     with FakeLLMServer() as fake:
@@ -335,8 +336,9 @@ async def main_async(quick: bool) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="8 twitter-cdp posts per brand instead of 25")
+    parser.add_argument("--writers", nargs="*", help="only these writers (template, fake, ..., real)")
     args = parser.parse_args()
-    lines = asyncio.run(main_async(args.quick))
+    lines = asyncio.run(main_async(args.quick, args.writers))
     columns = ("dataset", "writer", "n", "grounded", "falseflag", "length", "lang", "p50 ms")
     print(" ".join(f"{c:>9}" for c in columns))
     for line in lines:
