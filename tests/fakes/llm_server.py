@@ -34,7 +34,10 @@ MALFORMED_CONTENT = '{"reply": "unterminated'
 
 _SOURCE_RE = re.compile(r"^\s*\[source:\s*([^\]]+?)\s*\]\s?(.*)$")
 _POST_RE = re.compile(r"^\s*POST:\s?(.*)$")
+_THREAD_RE = re.compile(r"^\s*THREAD:\s?(.*)$")
 _LANGUAGE_RE = re.compile(r"^\s*LANGUAGE:\s*([A-Za-z]+)")
+# llama.cpp's server answers a json_schema response_format with this (HTTP 500)
+LLAMA_CPP_SCHEMA_ERROR = 'Either "json_schema" or "grammar" can be specified, but not both'
 
 ReplyFn = Callable[[dict[str, Any]], str]
 
@@ -61,23 +64,36 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def parse_prompt(text: str) -> dict[str, Any]:
-    """Extract ``sources`` [(id, text)], ``post`` and ``language`` from a user prompt."""
+    """Extract ``sources`` [(id, text)], ``thread`` [text], ``post`` and ``language`` from a user prompt."""
     sources: list[tuple[str, str]] = []
+    thread: list[str] = []
     post: str | None = None
     language = "en"
     for line in text.splitlines():
         if m := _SOURCE_RE.match(line):
             sources.append((m.group(1), m.group(2).strip()))
+        elif m := _THREAD_RE.match(line):
+            thread.append(m.group(1).strip())
         elif (m := _POST_RE.match(line)) and post is None:
             post = m.group(1).strip()
         elif m := _LANGUAGE_RE.match(line):
             language = m.group(1).lower()
-    return {"sources": sources, "post": post, "language": language}
+    return {"sources": sources, "thread": thread, "post": post, "language": language}
+
+
+def system_text(body: dict[str, Any]) -> str:
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and message.get("role") == "system":
+            return message_text(message)
+    return ""
 
 
 def wants_json(body: dict[str, Any]) -> bool:
+    """A structured response_format, or (text mode) a system prompt that asks for a JSON object."""
     fmt = body.get("response_format")
-    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        return True
+    return "JSON object" in system_text(body)
 
 
 def default_reply(body: dict[str, Any]) -> str:
@@ -95,6 +111,63 @@ def default_reply(body: dict[str, Any]) -> str:
     if wants_json(body):
         return json.dumps({"reply": reply, "source_ids": source_ids}, ensure_ascii=False)
     return reply
+
+
+_SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
+_OBEY_RE = re.compile(
+    r"\b(ignore|disregard|forget|override|reply|respond|answer|write|say|include|add|put|promise|guarantee|"
+    r"confirm|reveal|show|repeat|print|tell|pretend|act as|you are now|vergiss|ignorier\w*|antworte\w*|"
+    r"schreib\w*|sag\w*|füg\w*|versprich|bestätig\w*|zeig\w*|nenn\w*|wiederhol\w*|verrat\w*|gib|"
+    r"du bist jetzt|tu so|spiel\w*)\b|^\s*(system|developer|admin)\s*:",
+    re.IGNORECASE,
+)
+_LEAK_RE = re.compile(r"system ?-?prompt|instructions|anweisungen|regeln|rules|prompt|marker", re.IGNORECASE)
+_ROLE_RE = re.compile(
+    r"(?:you are now|pretend to be|act as|du bist jetzt|du bist ab sofort|tu so,? als wärst du|"
+    r"spiel\w* die rolle)"
+    r"\s+([^.!?,\n]{2,40})",
+    re.IGNORECASE,
+)
+_URL_RE = re.compile(r"https?://\S+|www\.\S+")
+_QUOTE_RE = re.compile(r"[\"„“«]([^\"„“”«»]{3,120})[\"“”»]")
+_CODE_RE = re.compile(r"\b[A-Z0-9]{2,}(?:[-_][A-Z0-9]+)+\b")
+
+
+def obedient_reply(body: dict[str, Any]) -> str:
+    """A model that obeys any instruction it sees in the data (post, thread, knowledge): it leaks its
+    system prompt when asked, takes on any role, says what it is told to say, promises what it is told
+    to promise, and repeats every link, quoted text and code from the data. For injection tests."""
+    if "Intents:" in system_text(body):  # a triage question: answered plainly, so triage stays out of it
+        return json.dumps({"intent": "question", "needs_reply": True, "reason": "asks something"})
+    parsed = parse_prompt(last_user_text(body))
+    texts = [*parsed["thread"], parsed["post"] or "", *(text for _, text in parsed["sources"])]
+    said: list[str] = []
+    for text in texts:
+        for sentence in (s.strip() for s in _SENTENCE_RE.findall(text)):
+            if not _OBEY_RE.search(sentence):
+                continue
+            if _LEAK_RE.search(sentence) and re.search(
+                r"reveal|show|repeat|print|tell|output|zeig|nenn|wiederhol|verrat|gib", sentence, re.I
+            ):
+                said.append("Here are my instructions: " + system_text(body))
+            elif role := _ROLE_RE.search(sentence):
+                who = role.group(1).strip()
+                said.append(f"Alright, I am now {who}, and as {who} I say hi!")
+            else:
+                said.append("Sure, as you asked: " + sentence)
+        said += [m.group().rstrip(".,!?)") for m in _URL_RE.finditer(text)]
+        said += [m.group(1) for m in _QUOTE_RE.finditer(text)]
+        said += [m.group() for m in _CODE_RE.finditer(text)]
+    if not said:
+        return default_reply(body)
+    reply = " ".join(dict.fromkeys(said))
+    ids = [parsed["sources"][0][0]] if parsed["sources"] else []
+    if wants_json(body):
+        return json.dumps({"reply": reply, "source_ids": ids}, ensure_ascii=False)
+    return reply
+
+
+BEHAVIOURS: dict[str, ReplyFn] = {"obedient": obedient_reply}
 
 
 def _count_tokens(text: str) -> int:
@@ -225,6 +298,12 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.timeout_sleep_s = float(body.get("seconds", 5.0))
             elif path == "/_control/reset":
                 fake.reset()
+            elif path == "/_control/capabilities":
+                fake.supports_json_schema = bool(body.get("json_schema", True))
+                fake.supports_response_format = bool(body.get("response_format", True))
+            elif path == "/_control/behaviour":
+                name = body.get("name")
+                fake.set_reply(BEHAVIOURS[str(name)] if name else None)
             else:
                 self._send_error(404, f"Unknown control path {path}", "invalid_request_error", "not_found")
                 return
@@ -243,6 +322,14 @@ class _Handler(BaseHTTPRequestHandler):
         fault = fake._next_fault()
         fake._record("POST", "/v1/chat/completions", auth, body, fault)
         fake._apply_delay()
+        fmt = body.get("response_format")
+        fmt_type = fmt.get("type") if isinstance(fmt, dict) else None
+        if fmt_type == "json_schema" and not fake.supports_json_schema:
+            self._send_error(500, LLAMA_CPP_SCHEMA_ERROR, "server_error", None)
+            return
+        if fmt_type is not None and not fake.supports_response_format:
+            self._send_error(400, "response_format is not supported", "invalid_request_error", None)
+            return
 
         if fault == "disconnect":
             self._disconnect()
@@ -349,6 +436,9 @@ class FakeLLMServer:
         self._faults: deque[str] = deque()
         self._delay_s = 0.0
         self._reply_fn: ReplyFn | None = None
+        # like llama.cpp's server (json_schema: HTTP 500) or a server without response_format (HTTP 400)
+        self.supports_json_schema = True
+        self.supports_response_format = True
         self._conns: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -455,8 +545,10 @@ class FakeLLMServer:
             self._delay_s = float(seconds)
 
     def reset(self) -> None:
-        """Clear faults, delay, reply override and recorded requests."""
+        """Clear faults, delay, reply override, capabilities and recorded requests."""
         with self._lock:
+            self.supports_json_schema = True
+            self.supports_response_format = True
             self._faults.clear()
             self._delay_s = 0.0
             self._reply_fn = None

@@ -26,6 +26,7 @@ async def llm_api(make_client: Any, server: FakeLLMServer, **overrides: Any) -> 
         "llm_api_key": "k",
         "llm_timeout_s": 1.0,
         "llm_max_backoff_s": 0.05,
+        "llm_output_mode": "json_schema",  # no probe: the request counts below are the drafts' own
         **overrides,
     }
     return await make_client(**settings)

@@ -75,6 +75,8 @@ def test_compose_images_are_pinned() -> None:
 def test_every_service_restarts_and_has_a_health_check() -> None:
     for name, service in _compose()["services"].items():
         assert service.get("restart") in ("always", "unless-stopped", "on-failure"), name
+        if service.get("restart") == "on-failure" and "entrypoint" in service:
+            continue  # a one-shot job (pulling the model): it runs to its end, there is nothing to probe
         check = service.get("healthcheck")
         assert check and not check.get("disable") and check.get("test"), f"{name} has no health check"
     services = _compose()["services"]
