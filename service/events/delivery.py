@@ -7,7 +7,7 @@ import json
 import httpx
 import sqlalchemy as sa
 
-from service.adapters.webhooks import UnsafeWebhookURL, check_url
+from service.adapters.webhooks import HostDoesNotResolve, UnsafeWebhookURL
 from service.jobs import queue
 from service.models import Brand, Event, utcnow
 from service.runtime import Runtime
@@ -33,19 +33,16 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
         body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
         event_id = event.id
 
-    settings = runtime.settings
     error: str | None = None
     status_code = 0
     try:
-        # Checked again at delivery: DNS may now point somewhere it did not when the URL was set.
-        await check_url(
-            url,
-            allow_loopback=settings.webhook_allow_loopback,
-            allowed_networks=settings.webhook_allowed_networks,
-        )
+        # The sender checks the URL again now (DNS may point elsewhere than when it was set) and connects
+        # to the addresses it checked.
         status_code = (await runtime.webhooks.send(url, secret, event_id, body)).status_code
     except UnsafeWebhookURL as exc:
         error = f"refused: {exc}"
+    except HostDoesNotResolve as exc:  # DNS may be back on the next attempt
+        error = str(exc)
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
 
