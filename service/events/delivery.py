@@ -1,8 +1,10 @@
-"""Delivering outbox events to the brand's webhook, signed per Standard Webhooks, retried until 2xx."""
+"""Delivering outbox events to the brand's webhook, signed per Standard Webhooks, retried with capped
+backoff until a 2xx or until `event_retry_hours` after the event was made (then `failed`, for good)."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
@@ -66,6 +68,15 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
         event.last_error = error or f"receiver answered HTTP {status_code}"
         if error and error.startswith("refused"):
             event.status = "failed"
+            await queue.complete(session, lease)
+            return
+        window = timedelta(hours=runtime.settings.event_retry_hours)
+        if utcnow() >= event.created_at + window:
+            event.status = "failed"
+            event.last_error = (
+                f"gave up: no 2xx within {runtime.settings.event_retry_hours:g} h "
+                f"({event.attempts} attempts); last: {event.last_error}"
+            )
             await queue.complete(session, lease)
             return
         if lease.last_attempt:

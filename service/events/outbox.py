@@ -1,4 +1,8 @@
-"""Outbound events: written in the caller's transaction (the outbox), delivered later by a job."""
+"""Outbound events: written in the caller's transaction (the outbox), delivered later by a job.
+
+Delivery is retried with capped backoff until a 2xx or until `event_retry_hours` (24 h) after the event
+was made; the time window, not an attempt count, ends it (delivery.py gives up and marks it `failed`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.jobs import queue
 from service.models import Brand, Event, new_id, utcnow
 
+# Far more attempts than the window allows at the backoff cap (24 h / 300 s ~ 290): never the limit.
+DELIVERY_MAX_ATTEMPTS = 100_000
 # post.holding_reply: the brand's admin-approved out-of-hours reply, the only text sent without review
 EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready", "post.holding_reply")
 
@@ -25,5 +31,5 @@ def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, A
         payload={"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
     )
     session.add(event)
-    queue.enqueue(session, "deliver_event", {"event_id": event.id}, max_attempts=12)
+    queue.enqueue(session, "deliver_event", {"event_id": event.id}, max_attempts=DELIVERY_MAX_ATTEMPTS)
     return event
