@@ -20,7 +20,7 @@ from litestar.plugins.problem_details import (
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from service import db, logs
+from service import db, input_guard, logs
 from service.adapters.embedder import Embedder
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -103,19 +103,23 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 async def _require_json(request: Request[Any, Any, Any]) -> None:
-    """415 for request bodies that are not JSON on JSON routes (uploads check multipart themselves)."""
+    """415 for request bodies that are not JSON on JSON routes (uploads check multipart themselves);
+    then the request-wide input rules (input_guard: nesting depth, NUL characters)."""
     if request.method not in ("POST", "PATCH", "PUT") or request.route_handler.opt.get("multipart"):
+        await input_guard.check_request(request, json_body=False)
         return
     has_body = (
         request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
     )
     if not has_body:
+        await input_guard.check_request(request, json_body=False)
         return
     media_type = request.content_type[0]
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type or 'no content type'}"
         )
+    await input_guard.check_request(request, json_body=True)
 
 
 @get("/health", tags=["ops"], include_in_schema=True)
