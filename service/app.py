@@ -20,7 +20,7 @@ from litestar.plugins.problem_details import (
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from service import db, input_guard, logs
+from service import input_guard, logs, readiness
 from service.adapters.embedder import Embedder
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -128,15 +128,9 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", tags=["ops"])
-async def ready(runtime: Runtime) -> Response[dict[str, Any]]:
-    checks: dict[str, str] = {}
-    for name, check in (("database", db.check_database(runtime.engine)), ("qdrant", runtime.vectors.check())):
-        try:
-            await check
-            checks[name] = "ok"
-        except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}"
-    checks["model"] = f"ok ({runtime.embedder.name})"
+async def ready(runtime: Runtime, state: State) -> Response[dict[str, Any]]:
+    """200 when every configured part answers (readiness.py); 503 naming the parts that do not."""
+    checks = await readiness.checks(runtime, state.get("llm_probe"))
     ok = all(v.startswith("ok") for v in checks.values())
     return Response(
         {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
@@ -155,6 +149,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, embedder=embedder)
         app.state.runtime = runtime
+        if settings.llm_enabled:
+            assert settings.llm_base_url
+            app.state.llm_probe = readiness.LLMProbe(
+                settings.llm_base_url, settings.llm_api_key, settings.ready_cache_s
+            )
         if settings.bootstrap_admin_key:
             async with runtime.transaction() as session:
                 await keys.ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
