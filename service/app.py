@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import structlog
 from litestar import Litestar, Request, Response, Router, get
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
@@ -19,8 +19,9 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.routes import HTTPRoute
 
-from service import input_guard, logs, readiness
+from service import input_guard, logs, openapi, readiness
 from service.adapters.embedder import Embedder
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -122,6 +123,19 @@ async def _require_json(request: Request[Any, Any, Any]) -> None:
     await input_guard.check_request(request, json_body=True)
 
 
+async def _options_allow(message: Any, scope: Any) -> None:
+    """A `before_send` hook: an OPTIONS answer's Allow names every method of the path. Litestar's own
+    OPTIONS handler keeps the methods of the route as it was when first built, so a path whose handlers
+    are registered in steps (GET, then PATCH on /v1/brands/{slug}) would leave methods out."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    template = scope.get("path_template")
+    for route in scope["litestar_app"].routes:
+        if getattr(route, "path_format", None) == template and isinstance(route, HTTPRoute):
+            MutableScopeHeaders.from_message(message)["allow"] = ", ".join(sorted(route.methods))
+            return
+
+
 @get("/health", tags=["ops"], include_in_schema=True)
 async def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -149,6 +163,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, embedder=embedder)
         app.state.runtime = runtime
+        openapi.install(app)
         if settings.llm_enabled:
             assert settings.llm_base_url
             app.state.llm_probe = readiness.LLMProbe(
@@ -212,7 +227,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         before_request=_require_json,
-        before_send=[logs.send_request_id],
+        before_send=[logs.send_request_id, _options_allow],
         middleware=cast(
             list[Any],
             [
