@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# Reply service: CPU-only image (torch CPU wheel), non-root, with a health check.
-FROM python:3.11-slim AS base
+# Reply service: CPU-only image (torch CPU wheel), exactly the locked dependencies, non-root, health check.
+FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -17,17 +17,23 @@ WORKDIR /app
 # The CPU build of torch first, from PyTorch's CPU index: the default wheel pulls GBs of CUDA libraries.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
+# Then exactly the locked versions, checked by hash (the lock leaves torch out and pins its dependencies).
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
+
+# The project itself, prompts included as package data; nothing is resolved again.
 COPY pyproject.toml README.md ./
 COPY service ./service
-RUN pip install .
-
 COPY prompts ./prompts
-COPY knowledge ./knowledge
+RUN pip install --no-deps --no-build-isolation . \
+    && pip check \
+    && rm -rf /app/service /app/prompts
 
 RUN useradd --create-home --uid 10001 reply \
     && mkdir -p /data \
     && chown reply:reply /data
 USER reply
+WORKDIR /home/reply
 VOLUME ["/data"]
 EXPOSE 8000
 

@@ -9,15 +9,39 @@ RUN_ENV := REPLY_DATA_DIR=$${REPLY_DATA_DIR:-data} \
 	REPLY_BOOTSTRAP_ADMIN_KEY=$${REPLY_BOOTSTRAP_ADMIN_KEY:-dev-admin-key-change-me} \
 	REPLY_LOAD_DEMO_KNOWLEDGE=$${REPLY_LOAD_DEMO_KNOWLEDGE:-true}
 
-.PHONY: run worker test lint bench clean
+# torch is installed on its own, before the lock, from wherever the CPU build is: this machine's pip
+# finds it locally; elsewhere pass TORCH_PIP_ARGS=--extra-index-url=https://download.pytorch.org/whl/cpu
+TORCH := torch==2.13.0
+TORCH_PIP_ARGS ?=
+# Where `make lock` finds the CPU build of torch, so the lock holds torch's CPU dependencies and no CUDA.
+LOCK_TORCH_SOURCE ?= --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
+UV := uv==0.13.9
+LOCK_ARGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	--no-emit-package torch --custom-compile-command "make lock"
 
-$(STAMP): pyproject.toml
+.PHONY: run worker test lint bench clean lock
+
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch first: a plain requirement would pull GBs of CUDA packages.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) $(TORCH)
+	# Then exactly the locked versions (torch's dependencies included, torch itself left out), checked by
+	# hash, and the project itself without resolving anything again.
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Re-resolve after changing pyproject.toml's dependencies: requirements.lock (the image) and
+# requirements-dev.lock (make, CI) with the same pins. Linux x86_64, Python 3.11, like the image.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(UV)
+	echo '$(TORCH)+cpu' | $(BIN)/uv pip compile pyproject.toml - $(LOCK_ARGS) $(LOCK_TORCH_SOURCE) \
+		-o requirements.lock
+	echo '$(TORCH)+cpu' | $(BIN)/uv pip compile pyproject.toml - --extra dev -c requirements.lock \
+		$(LOCK_ARGS) $(LOCK_TORCH_SOURCE) -o requirements-dev.lock
 
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/python -m service

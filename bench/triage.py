@@ -6,7 +6,8 @@ own `Triager`, once with rules alone and once with the packaged sentence embedde
 --no-embed or --quick, or when the model cannot be loaded). `llm_candidates` counts the posts the
 rules leave open: the only ones a configured LLM would be asked about. The incident figures run the
 service's grouping rule (`service.incidents.grouping`) over hand-written posts about one outage
-(tests/integration/incident_posts.py) and over each twitter-cdp company's posts in time order.
+(bench/data/incident_posts.json, which the incident tests read too) and over each twitter-cdp company's
+posts in time order.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from service.text import strip_handles_and_links  # noqa: E402
 from service.triage import BrandPolicy, TriageInput, Triager  # noqa: E402
 from service.triage.models import INTENTS  # noqa: E402
 from service.triage.nearest import CALIBRATED_MODELS  # noqa: E402
-from tests.integration.incident_posts import OUTAGE_DE, OUTAGE_EN, UNRELATED  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 GERMAN_DEV = DATASETS / "german-dev" / "posts.json"
@@ -40,6 +40,11 @@ HANDLE = re.compile(r"(?<![\w@])@\w+")
 GERMAN_DEV_POSTED = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)
 QUICK_TWITTER = 150
 WARM_UP_POLICY = BrandPolicy(language="en", timezone="UTC")
+# Hand-written for this project (not a dataset): read as data, so bench imports nothing from tests/.
+INCIDENT_POSTS = json.loads((ROOT / "bench" / "data" / "incident_posts.json").read_text(encoding="utf-8"))
+OUTAGE_EN: list[str] = INCIDENT_POSTS["outage_en"]
+OUTAGE_DE: list[str] = INCIDENT_POSTS["outage_de"]
+UNRELATED: list[str] = INCIDENT_POSTS["unrelated"]
 
 
 def bench_german_dev(triager: Triager, config: str) -> dict[str, Any]:
@@ -87,6 +92,7 @@ def bench_german_dev(triager: Triager, config: str) -> dict[str, Any]:
     return {
         "bench": "triage",
         "dataset": "german-dev",
+        "in_sample": True,
         "config": config,
         "n": len(rows),
         "needs_reply_correct": sum(p["needs_reply"] == r.needs_reply for p, r in rows),
@@ -97,6 +103,99 @@ def bench_german_dev(triager: Triager, config: str) -> dict[str, Any]:
         "decided_by_embedding": sum(r.decided_by != "rules" for _, r in rows),
         "llm_candidates": sum(r.uncertain for _, r in rows),
         "ms_per_post": round(elapsed_ms, 3),
+    }
+
+
+# Post sets with the no-reply kinds: bench/data/dev (written to tune the rules on) and bench/data/oos (out
+# of sample: written by someone else and never tuned on; see its README).
+POST_SETS = {"dev": (ROOT / "bench" / "data" / "dev", True), "oos": (ROOT / "bench" / "data" / "oos", False)}
+REPLY_INTENTS = ("question", "complaint", "request", "feedback")
+
+
+def _brand_languages(directory: Path, slugs: set[str]) -> dict[str, str]:
+    languages: dict[str, str] = {}
+    brands_file = directory / "brands.json"
+    if brands_file.exists():
+        data = json.loads(brands_file.read_text("utf-8"))
+        rows = data.get("brands", data) if isinstance(data, dict) else data
+        if isinstance(rows, dict):
+            rows = [{"slug": k, **v} for k, v in rows.items()]
+        languages = {str(b["slug"]): str(b.get("language", "en")) for b in rows}
+    for slug in slugs - set(languages):
+        languages[slug] = json.loads((ROOT / "knowledge" / slug / "brand.json").read_text("utf-8"))[
+            "language"
+        ]
+    return languages
+
+
+def _thread(post: dict[str, Any]) -> tuple[str, ...]:
+    thread = post.get("thread") or []
+    if isinstance(thread, str):
+        return (thread,)
+    return tuple(t["text"] if isinstance(t, dict) else str(t) for t in thread)
+
+
+def bench_post_set(triager: Triager, config: str, name: str) -> dict[str, Any] | None:
+    directory, in_sample = POST_SETS[name]
+    path = directory / "posts.jsonl"
+    if not path.exists():
+        print(f"\n({name} post set not found under {directory}: skipped)")
+        return None
+    posts = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    languages = _brand_languages(directory, {p["brand"] for p in posts})
+    rows = []
+    for post in posts:
+        author = post.get("author") or {}
+        policy = BrandPolicy(language=languages[post["brand"]], timezone="UTC")
+        result = triager.triage(
+            TriageInput(
+                text=post["text"],
+                channel=post.get("channel", "twitter"),
+                created_at=GERMAN_DEV_POSTED,
+                author_followers=author.get("followers"),
+                author_verified=bool(author.get("verified")),
+                author_bot=bool(author.get("bot")),
+                thread_texts=_thread(post),
+            ),
+            policy,
+        )
+        rows.append((post, result))
+    kinds = sorted({str(p.get("kind")) for p, _ in rows})
+    print(f"\n== {name} posts ({config}, {'in sample' if in_sample else 'OUT OF SAMPLE'}): {len(rows)} ==")
+    print(f"{'kind':<20}{'n':>4}{'gold no reply':>15}{'right':>7}")
+    for kind in kinds:
+        of_kind = [(p, r) for p, r in rows if str(p.get("kind")) == kind]
+        right = sum(p["needs_reply"] == r.needs_reply for p, r in of_kind)
+        no_reply = sum(not p["needs_reply"] for p, _ in of_kind)
+        print(f"{kind:<20}{len(of_kind):>4}{no_reply:>15}{right:>7}")
+    for post, result in rows:
+        if post["needs_reply"] != result.needs_reply:
+            print(
+                f"  miss {post.get('id')} ({post.get('kind')}): gold needs_reply {post['needs_reply']}, "
+                f"got {result.needs_reply}: {post['text'][:70]!r} ({result.reasons[0]})"
+            )
+    gold_no = [(p, r) for p, r in rows if not p["needs_reply"]]
+    return {
+        "bench": "triage",
+        "dataset": f"{name}-posts",
+        "in_sample": in_sample,
+        "config": config,
+        "n": len(rows),
+        "needs_reply_correct": sum(p["needs_reply"] == r.needs_reply for p, r in rows),
+        "intent_correct": sum(p.get("intent") == r.intent for p, r in rows),
+        "no_reply": len(gold_no),
+        "no_reply_recognised": sum(not r.needs_reply for _, r in gold_no),
+        "question_marked_no_reply": sum(
+            p.get("intent") in REPLY_INTENTS and p["needs_reply"] and not r.needs_reply for p, r in rows
+        ),
+        "needs_reply_marked_no_reply": sum(p["needs_reply"] and not r.needs_reply for p, r in rows),
+        "spam_marked_needs_reply": sum(p.get("intent") == "spam" and r.needs_reply for p, r in rows),
+        "by_kind": {
+            kind: f"{sum(p['needs_reply'] == r.needs_reply for p, r in rows if str(p.get('kind')) == kind)}/"
+            f"{sum(str(p.get('kind')) == kind for p, _ in rows)}"
+            for kind in kinds
+        },
+        "llm_candidates": sum(r.uncertain for _, r in rows),
     }
 
 
@@ -135,6 +234,7 @@ def bench_twitter(triager: Triager, config: str, split: str, limit: int | None) 
     return {
         "bench": "triage",
         "dataset": "twitter-cdp",
+        "in_sample": True,
         "split": split,
         "config": config,
         "n": len(results),
@@ -272,7 +372,21 @@ def main() -> None:
         default=None,
         help="embedding model as REPLY_EMBEDDING_MODEL names it (default: the service's default)",
     )
+    parser.add_argument(
+        "--oos-seen",
+        action="store_true",
+        help="label the oos rows in_sample: true (a rerun after changes made once its figures were seen)",
+    )
+    parser.add_argument(
+        "--posts",
+        nargs="*",
+        default=["dev", "oos"],
+        choices=sorted(POST_SETS),
+        help="post sets under bench/data (default both; a missing one is skipped)",
+    )
     args = parser.parse_args()
+    if args.oos_seen:
+        POST_SETS["oos"] = (POST_SETS["oos"][0], True)
     if not GERMAN_DEV.exists() or not TWITTER_CDP.exists():
         sys.exit(f"datasets not found under {DATASETS} (shared/ is expected beside the project root)")
 
@@ -287,6 +401,9 @@ def main() -> None:
     for config, triager in configs:
         # load the language model and embed the examples before the clock runs
         triager.triage(TriageInput(text="warm up", channel="x", created_at=GERMAN_DEV_POSTED), WARM_UP_POLICY)
+        for name in args.posts:
+            if (line := bench_post_set(triager, config, name)) is not None:
+                lines.append(line)
         lines.append(bench_german_dev(triager, config))
         for split in ("test", "dev"):
             lines.append(bench_twitter(triager, config, split, limit))
@@ -312,6 +429,16 @@ def main() -> None:
                 f"unrelated grouped {line['max_unrelated_grouped']}/{line['unrelated']}"
             )
             print(f"{'incidents':<14}{'':<6}{line['model'][:16]:<17}{n:>5}  {figures}")
+            continue
+        if line["dataset"].endswith("-posts"):
+            n = line["n"]
+            figures = (
+                f"needs_reply {line['needs_reply_correct']}/{n}, no reply recognised "
+                f"{line['no_reply_recognised']}/{line['no_reply']}, question/complaint->no reply "
+                f"{line['question_marked_no_reply']}, spam->reply {line['spam_marked_needs_reply']}"
+                f"{'' if line['in_sample'] else '  (OUT OF SAMPLE)'}"
+            )
+            print(f"{line['dataset']:<14}{'':<6}{line['config']:<17}{n:>5}  {figures}")
             continue
         if line["dataset"] == "german-dev":
             n = line["n"]

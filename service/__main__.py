@@ -1,4 +1,6 @@
-"""Entry points: `python -m service` (API with in-process workers), `python -m service worker`."""
+"""Entry points: `python -m service` (API with in-process workers), `python -m service worker`, and
+`python -m service check` (exit 0 when the database and the Qdrant server answer: a container health
+check for the worker, which serves no HTTP)."""
 
 from __future__ import annotations
 
@@ -46,17 +48,43 @@ async def run_worker(settings: Settings) -> None:
     await runtime.close()
 
 
+async def check(settings: Settings) -> int:
+    from service import db
+
+    engine = db.create_engine(settings)
+    try:
+        await db.check_database(engine)
+        # Local mode is skipped: its folder is locked by the process that owns it.
+        if settings.qdrant_url:
+            from service.adapters.vectors import VectorStore
+
+            vectors = VectorStore(settings, dim=0)  # the size only matters when creating the collection
+            try:
+                await vectors.check()
+            finally:
+                await vectors.close()
+    except Exception as exc:
+        print(f"not ready: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print("ready")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     try:
         settings = Settings()
     except Exception as exc:  # contradictory or malformed settings: say so and stop
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if argv[:1] == ["check"]:
+        return asyncio.run(check(settings))
     if argv[:1] == ["worker"]:
         asyncio.run(run_worker(settings))
         return 0
     if argv and argv[0] not in ("api", "serve"):
-        print("usage: python -m service [api|worker]", file=sys.stderr)
+        print("usage: python -m service [api|worker|check]", file=sys.stderr)
         return 2
     run_api(settings)
     return 0

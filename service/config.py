@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import ipaddress
 from functools import cached_property
@@ -10,6 +11,12 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def packaged_prompts_dir() -> Path:
+    """The prompts/ templates as installed with the package (a wheel or an editable install), wherever
+    the source tree is or is not. A pip install unpacks to disk, so this is a real folder for Jinja."""
+    return Path(str(importlib.resources.files("prompts")))
 
 
 class Settings(BaseSettings):
@@ -77,6 +84,12 @@ class Settings(BaseSettings):
     ready_cache_s: float = Field(
         default=5.0, description="how long /ready reuses the LLM's last answer to GET /models"
     )
+    # Retention (service/jobs/retention.py): one purge job per interval, whatever the number of replicas.
+    retention_interval_s: float = Field(default=3600.0, description="how often the purge job runs")
+    retention_jobs_days: float = Field(default=7.0, description="finished (done, failed) jobs kept this long")
+    retention_events_days: float = Field(
+        default=30.0, description="finished (delivered, skipped, failed) webhook events kept this long"
+    )
 
     retrieval_min_score: float = Field(
         default=0.40,
@@ -91,7 +104,9 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(default=40, description="points fetched per query vector")
     load_demo_knowledge: bool = False
     demo_dir: Path = Path("knowledge")
-    prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
+    prompts_dir: Path = Field(
+        default_factory=packaged_prompts_dir, description="Jinja templates; default: the packaged prompts/"
+    )
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -155,6 +170,12 @@ class Settings(BaseSettings):
                 "REPLY_IDEMPOTENCY_LEASE_S and REPLY_EVENT_RETRY_HOURS must be positive, "
                 "REPLY_READY_CACHE_S not negative"
             )
+        if self.retention_interval_s <= 0:
+            raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
+        if self.retention_jobs_days < 0 or self.retention_events_days < 0:
+            raise ValueError("REPLY_RETENTION_JOBS_DAYS and REPLY_RETENTION_EVENTS_DAYS must not be negative")
+        if not self.prompts_dir.is_dir():
+            raise ValueError(f"REPLY_PROMPTS_DIR={self.prompts_dir} is not a folder of prompt templates")
         return self
 
     @cached_property
@@ -170,10 +191,6 @@ class Settings(BaseSettings):
                 url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
             return url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'reply.db').resolve()}"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")
 
     @property
     def llm_enabled(self) -> bool:

@@ -23,6 +23,8 @@ class InvalidInput(DomainError):
 
 
 class MalformedBody(DomainError):
+    """A body that cannot be read as JSON at all (here: nested past what the decoder can follow)."""
+
     status = 400
     title = "Malformed request body"
 

@@ -188,9 +188,12 @@ class Event(Base):
     """The outbox: written in the same transaction as the change it reports, delivered by a job."""
 
     __tablename__ = "events"
+    __table_args__ = (sa.Index("ix_events_post_order", "brand_id", "post_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: "msg_" + new_id())
     brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    # the post the event is about: its events are delivered in the order they were written
+    post_id: Mapped[str | None] = mapped_column(sa.String(32), default=None)
     type: Mapped[str] = mapped_column(sa.String(40))
     payload: Mapped[JSONDict] = mapped_column()
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")

@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge
 from service import logs
 from service.events.delivery import deliver_event
 from service.jobs import queue
+from service.jobs.retention import purge_expired, schedule_purge
 from service.knowledge.service import delete_vectors, index_document, learn_answer
 from service.posts import workflow
 from service.runtime import Runtime
@@ -38,6 +39,7 @@ HANDLERS: dict[str, Handler] = {
     "delete_vectors": delete_vectors,
     "learn_answer": learn_answer,
     "deliver_event": deliver_event,
+    "purge_expired": purge_expired,
 }
 # What to do when a job of this kind fails for good, so the failure is visible where users look.
 ON_FINAL_FAILURE: dict[str, Callable[[Runtime, queue.Lease, str], Awaitable[None]]] = {
@@ -66,6 +68,7 @@ class WorkerPool:
         queue.add_listener(self._on_enqueue)
         self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._report_metrics(), name="worker-metrics"))
+        self._tasks.append(asyncio.create_task(schedule_purge(self.runtime), name="retention-schedule"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Finish the jobs in hand (up to `grace_s`); a job cut off is taken again when its lease ends."""

@@ -8,26 +8,30 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from service.adapters.embedder import Embedder, load_embedder
 from service.app import create_app
 from service.config import Settings
+from service.models import Job
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.receiver import WebhookReceiver
 
 PG_DSN = os.environ.get("REPLY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+# Set by CI (.ci/run): a PostgreSQL that is down must fail the run, not skip every PostgreSQL test.
+REQUIRE_POSTGRES = os.environ.get("REPLY_TEST_REQUIRE_POSTGRES", "") not in ("", "0")
 ADMIN_KEY = "test-admin-key-0123456789"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Hermetic settings: a REPLY_* variable from the shell (a .env, `make run` defaults) must not leak
-    # into the apps the tests build; each test passes what it needs.
-    for name in [n for n in os.environ if n.startswith("REPLY_") and n != "REPLY_TEST_POSTGRES"]:
+    # into the apps the tests build; each test passes what it needs. REPLY_TEST_* configure the suite.
+    for name in [n for n in os.environ if n.startswith("REPLY_") and not n.startswith("REPLY_TEST_")]:
         del os.environ[name]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -45,6 +49,14 @@ async def _pg_available() -> bool:
         return False
     await conn.close()
     return True
+
+
+def postgres_unreachable() -> NoReturn:
+    """Skip a PostgreSQL test on a machine without it; fail it where PostgreSQL is required (CI)."""
+    message = f"PostgreSQL not reachable at {PG_DSN} (start it: pg_ctlcluster ... main start)"
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"{message}; REPLY_TEST_REQUIRE_POSTGRES is set, so this is an error", pytrace=False)
+    pytest.skip(message)
 
 
 async def create_pg_database() -> str:
@@ -73,7 +85,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite+aiosqlite:///{tmp_path / 'reply.db'}"
         return
     if not await _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN} (start it: pg_ctlcluster ... main start)")
+        postgres_unreachable()
     url = await create_pg_database()
     try:
         yield url
@@ -184,6 +196,22 @@ class Api:
             lambda d: d["status"] in (*statuses, "failed", "no_reply_needed"),
             timeout,
         )
+
+    async def settled_jobs(self, timeout: float = 20.0) -> list[Job]:
+        """Every job, once none is queued or running: the work the requests so far caused is over, so a
+        test may then assert that something did not happen."""
+        runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with runtime.sessionmaker() as session:
+                rows = list((await session.scalars(sa.select(Job).order_by(Job.id))).all())
+            # the retention purge's next run is always queued: a schedule, not work a request caused
+            rows = [job for job in rows if job.kind != "purge_expired"]
+            if rows and all(job.status in ("done", "failed") for job in rows):
+                return rows
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError([(j.kind, j.status, j.attempts) for j in rows])
+            await asyncio.sleep(0.05)
 
     async def poll(self, path: str, headers: dict[str, str], done: Any, timeout: float) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout

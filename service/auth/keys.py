@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.errors import Forbidden, Unauthorized
 from service.models import ApiKey
 
-ROLES = ("admin", "integration", "agent")
 ALL_BRANDS = "*"
 
 

@@ -41,13 +41,6 @@ async def get_by_slug(session: AsyncSession, slug: str) -> Brand:
     return brand
 
 
-async def get_by_id(session: AsyncSession, brand_id: str) -> Brand:
-    brand = await session.get(Brand, brand_id)
-    if brand is None:
-        raise NotFound(f"no brand with id '{brand_id}'")
-    return brand
-
-
 async def _webhook(settings: Settings, webhook: WebhookIn) -> tuple[str, str, bool]:
     """Validated (url, secret, secret_was_generated)."""
     try:

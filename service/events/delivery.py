@@ -8,11 +8,31 @@ from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.webhooks import HostDoesNotResolve, UnsafeWebhookURL
 from service.jobs import queue
 from service.models import Brand, Event, utcnow
 from service.runtime import Runtime
+
+# How long a delivery waits before looking again whether its post's earlier event has gone out.
+ORDER_WAIT_S = 0.2
+
+
+async def _waits_for_earlier(session: AsyncSession, event: Event) -> bool:
+    if event.post_id is None:
+        return False
+    earlier = await session.scalar(
+        sa.select(Event.id)
+        .where(
+            Event.brand_id == event.brand_id,
+            Event.post_id == event.post_id,
+            Event.status == "pending",
+            Event.created_at < event.created_at,
+        )
+        .limit(1)
+    )
+    return earlier is not None
 
 
 class DeliveryFailed(Exception):
@@ -25,6 +45,11 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
         brand = await session.get(Brand, event.brand_id) if event else None
         if event is None or brand is None or event.status == "delivered":
             await queue.complete(session, lease)
+            return
+        if await _waits_for_earlier(session, event):
+            # one post's events in the order they happened: this one goes once the one before it is out
+            if not await queue.release(session, lease, ORDER_WAIT_S):
+                raise queue.LeaseLost(lease.id)
             return
         if not brand.webhook_url or not brand.webhook_secret or brand.webhook_disabled:
             event.status = "skipped"

@@ -1,5 +1,9 @@
 """Outbound events: written in the caller's transaction (the outbox), delivered later by a job.
 
+One post's events reach the receiver in the order they were written (`post.triaged` before
+`draft.ready`, before `reply.approved`): a delivery waits while an earlier event of its post is pending
+(events/delivery.py). Events of different posts go out side by side, in no particular order.
+
 Delivery is retried with capped backoff until a 2xx or until `event_retry_hours` (24 h) after the event
 was made; the time window, not an attempt count, ends it (delivery.py gives up and marks it `failed`).
 """
@@ -27,6 +31,7 @@ def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, A
     event = Event(
         id="msg_" + new_id(),
         brand_id=brand.id,
+        post_id=data.get("post_id"),
         type=event_type,
         payload={"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,6 +136,23 @@ async def complete(session: AsyncSession, lease: Lease) -> bool:
     return _rowcount(result) == 1
 
 
+async def release(session: AsyncSession, lease: Lease, delay_s: float) -> bool:
+    """Hand a job back untried: queued again after `delay_s`, the attempt it was taken with not counted.
+    False means the lease was lost."""
+    result = await session.execute(
+        sa.update(Job)
+        .where(_held(lease))
+        .values(
+            status="queued",
+            attempts=Job.attempts - 1,
+            run_at=utcnow() + timedelta(seconds=delay_s),
+            locked_by=None,
+            lease_until=None,
+        )
+    )
+    return _rowcount(result) == 1
+
+
 def backoff_s(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to 1 s, attempt 9 up to 256 s."""
     # the exponent is bounded: jobs retried for a day (event delivery) reach attempts where 2**n overflows
@@ -168,11 +185,6 @@ async def fail(
 async def stats(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))).all()
     return {status: int(count) for status, count in rows}
-
-
-async def purge_finished(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(sa.delete(Job).where(Job.status == "done", Job.finished_at < older_than))
-    return _rowcount(result)
 
 
 def _rowcount(result: Any) -> int:

@@ -22,6 +22,7 @@ from service.adapters.embedder import Embedder, aencode_queries
 from service.adapters.vectors import DENSE, MULTILINGUAL, SPARSE, VectorStore
 from service.config import Settings
 from service.knowledge import ranking, sparse
+from service.knowledge.codes import mask_codes
 from service.knowledge.ranking import Candidate
 from service.models import Brand, Document
 from service.runtime import Runtime
@@ -42,9 +43,12 @@ class KnowledgeHit:
     relevance: float = 0.0  # the uncalibrated similarity it was ranked by
 
 
-def clean_text(text: str) -> str:
-    """What gets embedded of a post."""
-    return strip_handles_and_links(text)
+def clean_text(text: str, language: str | None = None) -> str:
+    """What gets embedded of a post: without @handles and links (`strip_handles_and_links`), then without
+    codes and numbers (train lines, order and product numbers: `codes.mask_codes`; a line in the post's
+    `language` becomes "Zug"/"train"), which pull a sentence embedding away from the entry that answers
+    the question; the keyword query keeps them (`candidates`)."""
+    return mask_codes(strip_handles_and_links(text), language)
 
 
 def route(models: dict[str, Embedder], brand_language: str, post_language: str) -> str:
@@ -70,13 +74,14 @@ async def candidates(
     limit: int,
     kinds: list[str] | None = None,
     dense: np.ndarray | None = None,
+    language: str | None = None,
 ) -> list[Candidate]:
     """The brand's points nearest to `text` by the named dense vector or by keywords, with both scores.
-    `dense`: the text's query embedding by `embedder`, when the caller has it already."""
-    text = clean_text(text)
+    The dense query leaves codes and numbers out (`clean_text`), the keyword query keeps them. `dense`:
+    the text's query embedding by `embedder`, when the caller has it already."""
     if dense is None:
-        dense = (await aencode_queries(embedder, [text]))[0]
-    keywords = sparse.query_vector(text)
+        dense = (await aencode_queries(embedder, [clean_text(text, language)]))[0]
+    keywords = sparse.query_vector(strip_handles_and_links(text))
     hits = await vectors.search(brand_id, {vector_name: dense, SPARSE: keywords}, limit=limit, kinds=kinds)
     return [
         Candidate(
@@ -149,6 +154,7 @@ async def search(
         limit=max(runtime.settings.retrieval_candidates, limit),
         kinds=kinds,
         dense=vector if name == DENSE else None,
+        language=language,
     )
     weight = keyword_weight(runtime.settings, brand_language, language)
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)

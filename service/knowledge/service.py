@@ -17,10 +17,10 @@ from service.jobs import queue
 from service.knowledge import sparse
 from service.knowledge.chunking import chunk_document
 from service.knowledge.parsers import ParsedDocument, ParseLimits, detect_format, parse_document
-from service.knowledge.retrieval import clean_text
 from service.knowledge.schemas import DocumentOut
 from service.models import Brand, Document, Draft, Post
 from service.runtime import Runtime
+from service.text import strip_handles_and_links
 
 EMBED_BATCH = 64
 
@@ -206,7 +206,7 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
             await session.execute(
                 sa.update(Document)
                 .where(Document.id == document_id, Document.version == version)
-                .values(status="failed", error=exc.detail)
+                .values(status="failed", error=exc.detail, content=None)  # the bytes are not kept
             )
             await queue.complete(session, lease)
         return
@@ -231,12 +231,13 @@ async def index_document(runtime: Runtime, lease: queue.Lease) -> None:
             )
             await queue.extend(session, lease, runtime.settings.job_lease_s)
 
-    # The flip: one UPDATE makes the new version the one searches see.
+    # The flip: one UPDATE makes the new version the one searches see. The upload's bytes go with it:
+    # nothing reads them again (a replacement is a new upload), so they need not sit in the database.
     async with runtime.transaction() as session:
         result = await session.execute(
             sa.update(Document)
             .where(Document.id == document_id, Document.version == version)
-            .values(status="ready", active_version=version, error=None)
+            .values(status="ready", active_version=version, error=None, content=None)
         )
         flipped = bool(getattr(result, "rowcount", 0))
         if not await queue.complete(session, lease):
@@ -261,7 +262,7 @@ def past_answer_items(
     """A past answer's points: the customer's post (found by posts asking alike) and the reply (found by
     posts using its words); handles and URLs stripped as for queries."""
     return [
-        (point_id("past_answer", draft_id, part), clean_text(text), {**payload, "part": part})
+        (point_id("past_answer", draft_id, part), strip_handles_and_links(text), {**payload, "part": part})
         for part, text in (("post", post_text), ("reply", reply_text))
     ]
 

@@ -19,6 +19,7 @@ class Author(BaseModel):
     # bounded: the largest accounts have ~10**9 followers; beyond fits no database integer safely
     followers: int | None = Field(default=None, ge=0, le=10**12)
     verified: bool = False
+    bot: bool = Field(default=False, description="the helpdesk flags this account as a bot: no reply")
 
 
 class PostIn(BaseModel):

@@ -40,7 +40,7 @@ async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
             return await _finish(session, lease)
         inp = await triage.triage_input(session, post)
         policy = triage.brand_policy(brand)
-    vector = await triage.embed_post(runtime, post.text)
+    vector = await triage.embed_post(runtime, post.text, brand.language)
     result = await triage.decide(runtime, brand.name, inp, policy, vector=vector)
 
     async with runtime.transaction() as session:

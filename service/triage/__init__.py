@@ -23,7 +23,9 @@ from service.triage.text import clean_post
 __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "TriageResult", "Triager"]
 
 # 1.1.0: urgent posts due in wall-clock minutes; the LLM's verdict for posts the rules leave open
-TRIAGE_VERSION = "1.1.0"
+# 1.2.0: no reply for bot-flagged authors, auto-replies, solved problems, rhetorical praise, captions;
+#        wider spam (follower selling, crypto, strangers' offers, shorteners, hashtags)
+TRIAGE_VERSION = "1.2.0"
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class Triager:
             reply_to_praise=policy.reply_to_praise,
             nearest=(lambda text: self._nearest_vote(text, vector)) if self._nearest is not None else None,
             verdict=verdict,
+            author_bot=inp.author_bot,
         )
         influence = influence_score(inp.author_followers, inp.author_verified, inp.channel)
         priority = decide_priority(

@@ -1,9 +1,12 @@
 """Reads one post: does it need a reply, what does it want (intent), how does it feel, how urgent is it.
 
 Rules over the word lists in `data/lexicon.toml`. Every intent gets a score from weighted cues; the
-decision is a short cascade (automated, spam, complaint, feedback, question/request, praise,
-acknowledgement, small talk), written out in `_decide`. A post the rules cannot place gets a reply:
-missing a customer costs more than one unneeded draft. Earlier posts of the thread may name the intent
+decision is a short cascade (bot or automated, spam, complaint, feedback, question/request, praise,
+acknowledgement, small talk), written out in `_decide`; a post whose problem the customer calls solved
+is read from that point on (`_resolved`), a rhetorical question of praise is praise, not a question.
+A post the rules cannot place gets a reply: missing a customer costs more than one unneeded draft; only
+a short caption or greeting that says nothing to the brand is taken as not needing one, softly (an LLM,
+when configured, still decides it). Earlier posts of the thread may name the intent
 of such a post; so may an optional nearest-neighbour vote over labelled examples (`nearest.py`), which
 takes a reply away only when it finds praise or spam with a close example, or, where an LLM is
 configured, its verdict (`decided_by` "llm"; the pipeline asks it only about such posts). Urgency
@@ -133,6 +136,19 @@ _THANKS = {lang: _words_regex(p) for lang, p in lexicon.THANKS.items()}
 _ADDRESS = _words_regex(p for pats in lexicon.ADDRESS.values() for p in pats)
 _SERVICE = _words_regex(p for pats in lexicon.SERVICE_TERMS.values() for p in pats)
 _AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED))
+_AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED_OPENERS))
+_RESOLVED = _WeightedCues(lexicon.RESOLVED)
+_RHETORICAL = _words_regex(p for pats in lexicon.RHETORICAL_PRAISE.values() for p in pats)
+_CHIT_CHAT = _words_regex(lexicon.CHIT_CHAT)
+_PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
+_DIGITS = re.compile(r"\d")
+_LEADING_HANDLE = re.compile(r"^\s*@\w+")
+# A caption says a few words; longer texts without any cue still get a reply (or the LLM's reading).
+CAPTION_MAX_WORDS = 12
+# Thanks without a kind word in a post longer than this signs off a report; it is no praise.
+SIGN_OFF_MIN_WORDS = 8
+# Hashtags, emoji and shortened links are spam only beside a spam phrase, and add at most this much.
+SPAM_FORMAT_MAX = 2
 _ACK = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.ACKNOWLEDGEMENTS))})[\s,.!]*)+$")
 _THANKS_FOR_HELP = _words_regex([lexicon.THANKS_FOR_HELP])
 _THANKS_ANY = _words_regex(p for pats in lexicon.THANKS.values() for p in pats)
@@ -162,7 +178,7 @@ def _question_score(folded: str, langs: tuple[str, ...]) -> _Score:
         score.add(2, "?")
     openers = [_OPENERS[lang] for lang in langs if lang in _OPENERS]
     for sentence in _SENTENCES.findall(folded):
-        # a comma clause may open the question ("Möchte per Lastschrift zahlen, wie geht das?")
+        # a comma clause may open the question ("Ich will das Abo kündigen, wie mache ich das?")
         clauses = sentence.split(",") if sentence.rstrip().endswith("?") else [sentence]
         for clause in clauses:
             clause = _PREFIX.sub("", clause.strip())
@@ -207,10 +223,12 @@ def _intensity(post: CleanPost) -> _Score:
     return score
 
 
-def _sentiment(folded: str, post: CleanPost, complaint: _Score, thanks: int) -> tuple[float, float, float]:
+def _sentiment(
+    folded: str, post: CleanPost, complaint: _Score, thanks: int, rhetorical: int = 0
+) -> tuple[float, float, float]:
     """(score in [-1, 1], positive mass, negative mass)."""
     langs = ("de", "en")
-    positive = 0.0
+    positive = 2.0 * rhetorical  # "can it get any better?" is as positive as "great"
     negative = _NEGATIVE.score(folded, langs).total
     for weight, match in _POSITIVE.matches(folded, langs):
         before = _WORD.findall(folded[: match.start()])[-3:]
@@ -276,24 +294,68 @@ class _Reading:
     service: bool
     automated: bool
     acknowledgement: bool
+    automated_opener: bool = False
+    rhetorical: tuple[str, ...] = ()
+    pronoun_address: bool = False
+    chit_chat: bool = False
+    words: int = 0
+    # thanks that only sign off a longer text ("Got 1 burger instead of 2. Thanks."): no praise
+    sign_off_thanks: bool = False
+
+
+def _blank_not_a_complaint(folded: str) -> str:
+    """Blanks "kein Problem", "works again"...; not after a wish ("I want the problem resolved")."""
+    return _NOT_A_COMPLAINT.sub(
+        lambda m: m.group(0) if _wished(folded, m.start()) else " " * len(m.group(0)), folded
+    )
+
+
+def _spam_format(post: CleanPost) -> _Score:
+    """Form that spam takes: shortened links, heaps of hashtags, emoji and money emoji."""
+    score = _Score()
+    if post.short_links:
+        score.add(1, "link shortener")
+    if post.hashtags >= 4:
+        score.add(1, f"{post.hashtags} hashtags")
+    if len(post.emoji) >= 5:
+        score.add(1, f"{len(post.emoji)} emoji")
+    if sum(e in lexicon.MONEY_EMOJI for e in post.emoji) >= 2:
+        score.add(1, "money emoji")
+    return score
+
+
+def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
+    """Blanks each sentence holding a rhetorical question of praise; returns the text and the cues."""
+    found: list[str] = []
+
+    def blank(sentence: re.Match[str]) -> str:
+        if match := _RHETORICAL.search(sentence.group(0)):
+            found.append(match.group(0).strip())
+            return " " * len(sentence.group(0))
+        return sentence.group(0)
+
+    return _SENTENCES.sub(blank, folded), found
 
 
 def _read(post: CleanPost, language: str) -> _Reading:
     langs = _langs(language)
-    folded = _NOT_A_COMPLAINT.sub(lambda m: " " * len(m.group(0)), post.folded)
+    folded = _blank_not_a_complaint(post.folded)
+    folded, rhetorical = _blank_rhetorical(folded)
     question = _question_score(folded, langs)
     request = _REQUEST.score(_THANKS_FOR_HELP.sub(lambda m: " " * len(m.group(0)), folded), langs)
     complaint = _COMPLAINT.score(folded, langs)
     intensity = _intensity(post)
     feedback = _FEEDBACK.score(folded, langs)
     spam = _SPAM.score(folded, ("any",))
-    if spam.total and post.links:
-        spam.add(1, "link")
-    if sum(e in lexicon.MONEY_EMOJI for e in post.emoji) >= 2:
-        spam.add(1, "money emoji")
+    if spam.total:
+        form = _spam_format(post)
+        if post.links and not post.short_links:
+            form.add(1, "link")
+        for weight, cue in zip([1] * SPAM_FORMAT_MAX, form.cues, strict=False):
+            spam.add(weight, cue)
     thanks = sum(len(_THANKS[lang].findall(folded)) for lang in langs if lang in _THANKS)
     positive = _POSITIVE.score(folded, ("de", "en")).total
-    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks)
+    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical))
     if complaint.total or sentiment_score < 0:
         for cue in intensity.cues:
             complaint.add(1, cue)
@@ -312,8 +374,18 @@ def _read(post: CleanPost, language: str) -> _Reading:
         sentiment_score=sentiment_score,
         addressed=post.handles > 0 or bool(_ADDRESS.search(folded)),
         service=bool(_SERVICE.search(folded)),
-        automated=bool(_AUTOMATED.search(fold(post.raw))),
+        automated=bool(_AUTOMATED.search(fold(post.raw))) or bool(_AUTOMATED.search(post.folded)),
         acknowledgement=bool(_ACK.match(bare)) or (not bare and thanks > 0),
+        automated_opener=bool(_AUTOMATED_OPENER.match(post.folded)),
+        rhetorical=tuple(rhetorical),
+        pronoun_address=bool(_ADDRESS.search(folded)),
+        chit_chat=bool(_CHIT_CHAT.search(folded)),
+        words=len(_WORD.findall(post.folded)),
+        sign_off_thanks=thanks > 0
+        and positive == 0
+        and not any(e in lexicon.POSITIVE_EMOJI for e in post.emoji)
+        and not _THANKS_FOR_HELP.search(folded)
+        and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
     )
 
 
@@ -329,7 +401,9 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     """(intent, needs_reply or None when unsure, reason). The order of the checks is the policy."""
     q, rq, c, f, s = r.question, r.request, r.complaint, r.feedback, r.spam
     if r.automated:
-        return "other", False, "no reply: automated post"
+        return "other", False, "no reply: automated post (an auto-reply or machine notice)"
+    if r.automated_opener and c.strong == 0 and q.total < DECISIVE and rq.total < DECISIVE:
+        return "other", False, "no reply: automated post (opens like a machine notice, asks nothing)"
     if s.total >= SPAM_THRESHOLD and s.total >= max(q.total, rq.total, c.total):
         return "spam", False, f"no reply: spam ({_cue_list(s)})"
     if c.total >= DECISIVE and c.total > q.total:
@@ -345,7 +419,12 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     pure = c.total == 0 and not r.contrast and label != "negative"
     # without thanks, praise takes a strong positive word (or two mild ones) aimed at the brand
     warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service)
-    if pure and (r.thanks or warm):
+    if pure and r.rhetorical and label == "positive":
+        cue = f"a rhetorical question of praise ('{r.rhetorical[0]}')"
+        if reply_to_praise:
+            return "praise", True, f"needs reply: {cue}, and the brand replies to praise"
+        return "praise", False, f"no reply: {cue}, nothing asked"
+    if pure and ((r.thanks and not r.sign_off_thanks) or warm):
         if reply_to_praise:
             return "praise", True, "needs reply: praise, and the brand replies to praise"
         return "praise", False, "no reply: praise or thanks"
@@ -356,7 +435,80 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
         return "other", False, "no reply: small talk, not about the brand"
     if c.total >= 1 and label == "negative":
         return "complaint", True, f"needs reply: complaint ({_cue_list(c)})"
+    if r.chit_chat and q.total == 0 and rq.total == 0 and c.total == 0 and f.total == 0:
+        return "other", False, "no reply: a greeting or wish to everyone, nothing asked"
     return "other", None, "needs reply: no clear intent, so a person should look"
+
+
+def _resolved(
+    post: CleanPost, reading: _Reading, language: str, reply_to_praise: bool, in_thread: bool
+) -> tuple[str, bool, str] | None:
+    """A post that says the problem is over ("hat sich erledigt", "never mind, found it"): no reply,
+    unless what follows the first such cue asks or reports something. A weak cue (it works again, it
+    arrived, I found it) also needs nothing asked or reported before it, and thanks, a positive tone or
+    a thread it closes: "the parcel came today" alone is news, not a goodbye. None when the post says
+    nothing of the kind."""
+    matches = sorted(
+        (m.start(), m.end(), weight, m.group(0).strip())
+        for weight, m in _RESOLVED.matches(post.folded, _langs(language))
+        if not _wished(post.folded, m.start())
+    )
+    if not matches:
+        return None
+    start, end, _, cue = matches[0]
+    strongest = max(weight for *_, weight, _ in matches)
+    rest = post.folded[end:]
+    for other_start, other_end, *_ in matches[1:]:
+        if other_start >= end:
+            rest = rest[: other_start - end] + " " * (other_end - other_start) + rest[other_end - end :]
+    rest_intent, _, _ = _decide(_read(clean_post(rest), language), reply_to_praise)
+    if rest_intent in REPLY_INTENTS:
+        return None
+    if strongest < DECISIVE:
+        if not (in_thread or reading.thanks or _sentiment_label(reading.sentiment_score) == "positive"):
+            return None
+        before, _, _ = _decide(_read(clean_post(post.folded[:start]), language), reply_to_praise)
+        if before in REPLY_INTENTS:
+            return None
+    thanked = bool(_THANKS_ANY.search(post.folded))
+    intent = "praise" if thanked else "other"
+    needs_reply = thanked and reply_to_praise
+    verdict_word = "needs reply" if needs_reply else "no reply"
+    tail = ", and the brand replies to thanks" if needs_reply else ""
+    return intent, needs_reply, f"{verdict_word}: the customer says it is solved ('{cue}'){tail}"
+
+
+def _wished(folded: str, start: int) -> bool:
+    """'I want the problem resolved', 'not working again': the two words before a cue make it none."""
+    before = _WORD.findall(folded[:start])[-2:]
+    return any(w in lexicon.NOT_RESOLVED_BEFORE or w.endswith("n't") for w in before)
+
+
+def _caption(post: CleanPost, r: _Reading) -> bool:
+    """A few words with a picture's marks (emoji, hashtags, 'photo'), asking, reporting and telling the
+    brand nothing: a caption or chit-chat."""
+    if r.question.total or r.request.total or r.complaint.total or r.feedback.total or r.spam.total:
+        return False
+    if r.pronoun_address or r.sentiment_score < 0 or not 0 < r.words <= CAPTION_MAX_WORDS:
+        return False
+    if _LEADING_HANDLE.match(post.raw):
+        return False  # "@brand ...": written to the brand, not a caption that tags it
+    if _DIGITS.search(post.text) and not post.hashtags:
+        return False  # "Order 4711", "RE 7 at 8:15": numbers are what care teams are asked about
+    photo = any(e in lexicon.PHOTO_EMOJI or _picture_emoji(e) for e in post.emoji)
+    return bool(post.hashtags or photo or _PHOTO_WORDS.search(post.folded))
+
+
+def _picture_emoji(emoji: str) -> bool:
+    """Emoji of things (food, places, nature, animals, transport) show what a photo shows; faces and
+    hands say how someone feels, which is no caption ("so that's comforting 🙃")."""
+    code = ord(emoji[0])
+    return (
+        0x1F300 <= code <= 0x1F43F
+        or 0x1F680 <= code <= 0x1F6FF
+        or 0x1F950 <= code <= 0x1F96F
+        or 0x1F980 <= code <= 0x1F9AF
+    ) and emoji not in lexicon.MONEY_EMOJI
 
 
 def classify_post(
@@ -368,15 +520,23 @@ def classify_post(
     reply_to_praise: bool = False,
     nearest: NearestIntent | None = None,
     verdict: LLMVerdict | None = None,
+    author_bot: bool = False,
 ) -> Classification:
     """Classify one post; `language` is its detected language (lexicons of de and en always apply).
 
     `verdict` (the LLM's reading) is used only for a post that the rules and its thread leave open, in
-    place of the nearest-example vote; like the vote, it never outweighs an urgency signal."""
+    place of the nearest-example vote; like the vote, it never outweighs an urgency signal.
+    `author_bot`: the helpdesk flags the account as a bot; nobody is there to answer."""
     if isinstance(post, str):
         post = clean_post(post)
     reading = _read(post, language)
     intent, needs_reply, reason = _decide(reading, reply_to_praise)
+    if author_bot:
+        intent, needs_reply, reason = "other", False, "no reply: the helpdesk flags the author as a bot"
+    elif intent not in ("spam",) and not reading.automated:
+        resolved = _resolved(post, reading, language, reply_to_praise, bool(thread_texts))
+        if resolved is not None:
+            intent, needs_reply, reason = resolved
     reasons: list[str] = []
     decided_by = "rules"
     if needs_reply is None and thread_texts:
@@ -400,6 +560,10 @@ def classify_post(
             needs_reply = verdict.needs_reply
         verdict_word = "needs reply" if needs_reply else "no reply"
         reason = f"{verdict_word}: {intent}, decided by the LLM ({verdict.reason[:120]})"
+    if needs_reply is None and not thread_texts and _caption(post, reading):
+        # soft: the post stays `uncertain`, so a configured LLM is asked and decides instead
+        needs_reply = False
+        reason = "no reply: a caption or chit-chat, nothing asked, reported or said to the brand"
     if needs_reply is None and nearest is not None and post.text:
         vote = nearest(post.text)
         if (
@@ -426,9 +590,9 @@ def classify_post(
     score = reading.sentiment_score
     reasons.append(f"sentiment {_sentiment_label(score)} ({score:+.2f})")
     urgency: list[str] = []
-    if intent != "spam" and not reading.automated:
+    if intent != "spam" and not reading.automated and not author_bot:
         urgency, urgency_reasons = _urgency(
-            _NOT_A_COMPLAINT.sub(" ", post.folded), _langs(language), author_recent_posts
+            _blank_not_a_complaint(post.folded), _langs(language), author_recent_posts
         )
         if urgency and not needs_reply:
             # danger, outages and threats are never small talk, however friendly the words around them

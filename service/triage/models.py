@@ -41,6 +41,8 @@ class TriageInput:
     thread_texts: tuple[str, ...] = ()
     # other posts by the same author to the brand in the last 48 h
     author_recent_posts: int = 0
+    # the helpdesk flags the account as a bot (author.bot): its posts get no reply
+    author_bot: bool = False
 
     def __post_init__(self) -> None:
         if self.created_at.tzinfo is None or self.created_at.utcoffset() is None:

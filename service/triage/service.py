@@ -18,9 +18,9 @@ from service.adapters.embedder import aencode_queries
 from service.events import schemas as events
 from service.events.outbox import emit
 from service.jobs import queue
+from service.knowledge.retrieval import clean_text
 from service.models import Brand, Post
 from service.runtime import Runtime
-from service.text import strip_handles_and_links
 from service.triage import TRIAGE_VERSION, BrandPolicy, LLMVerdict, TriageInput, TriageResult
 from service.triage.llm import ask_llm
 from service.triage.models import DEFAULT_SLA_MINUTES, PRIORITIES
@@ -86,16 +86,19 @@ async def triage_input(session: AsyncSession, post: Post) -> TriageInput:
         created_at=post.posted_at,
         author_followers=author.get("followers"),
         author_verified=bool(author.get("verified")),
+        author_bot=bool(author.get("bot")),
         thread_texts=await thread_texts(session, post),
         author_recent_posts=await _recent_by_author(session, post),
     )
 
 
-async def embed_post(runtime: Runtime, text: str) -> np.ndarray | None:
+async def embed_post(runtime: Runtime, text: str, brand_language: str) -> np.ndarray | None:
     """The post's one embedding (the service model): the example vote, incident grouping and retrieval
-    by that model all use it. A post is never held up for want of one."""
+    by that model all use it. A post is never held up for want of one. Codes are masked in the brand's
+    language: the post's is not known before triage, and retrieval uses this vector only where the
+    two are the same (an English post to an English brand, `retrieval.route`)."""
     try:
-        return (await aencode_queries(runtime.embedder, [strip_handles_and_links(text)]))[0]
+        return (await aencode_queries(runtime.embedder, [clean_text(text, brand_language)]))[0]
     except Exception:
         log.warning("embedding the post failed; triage decides by rules, no incident grouping", exc_info=True)
         return None

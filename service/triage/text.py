@@ -7,6 +7,13 @@ from dataclasses import dataclass
 
 from service.text import HANDLE, URL, fold
 
+# Link shorteners hide where a link goes (spam's favourite); bare "bit.ly/x" has no scheme, so it is
+# found on its own. t.co is left out: Twitter wraps every link in it.
+_SHORT_LINK = re.compile(
+    r"(?<![\w.])(?:https?://)?(?:bit\.ly|tinyurl\.com|goo\.gl|ow\.ly|is\.gd|cutt\.ly|rb\.gy|tiny\.cc|"
+    r"shorturl\.at|buff\.ly|t\.ly|linktr\.ee|s\.id|rebrand\.ly)/\S*",
+    re.IGNORECASE,
+)
 _HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 # Pictographs, dingbats, flags, skin tones, joiners and variation selectors: what social posts call emoji.
@@ -33,18 +40,23 @@ class CleanPost:
     emoji: tuple[str, ...]
     handles: int
     links: int
+    short_links: int = 0  # links through a URL shortener (bit.ly, tinyurl, ...)
+    hashtags: int = 0
 
 
 def clean_post(raw: str) -> CleanPost:
     text = raw
     for entity, char in _HTML_ENTITIES.items():
         text = text.replace(entity, char)
-    links = len(URL.findall(text))
+    short_links = len(_SHORT_LINK.findall(text))
+    text = _SHORT_LINK.sub(" ", text)
+    links = len(URL.findall(text)) + short_links
     text = URL.sub(" ", text)
     text = _EMAIL.sub(" ", text)
     handles = len(HANDLE.findall(text))
     text = HANDLE.sub(" ", text)
     emoji = tuple(e for e in _EMOJI.findall(text) if e not in ("\ufe0f", "\u200d", "\u20e3"))
+    hashtags = len(_HASHTAG.findall(text))
     text = _EMOJI.sub(" ", text)
     language_text = _SPACES.sub(" ", _HASHTAG.sub(" ", text)).strip()
     text = _SPACES.sub(" ", _HASHTAG.sub(r"\1", text)).strip()
@@ -56,4 +68,6 @@ def clean_post(raw: str) -> CleanPost:
         emoji=emoji,
         handles=handles,
         links=links,
+        short_links=short_links,
+        hashtags=hashtags,
     )

@@ -15,7 +15,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import ADMIN_KEY, _pg_available, create_pg_database, drop_pg_database
+from tests.conftest import (
+    ADMIN_KEY,
+    _pg_available,
+    create_pg_database,
+    drop_pg_database,
+    postgres_unreachable,
+)
 from tests.e2e.process import ServiceProcess
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.receiver import WebhookReceiver, verified
@@ -107,7 +113,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     if not asyncio.run(_pg_available()):
-        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432")
+        postgres_unreachable()
     url = asyncio.run(create_pg_database())
     yield url
     asyncio.run(drop_pg_database(url))

@@ -31,8 +31,12 @@ async def wait_events(api: Api, done: Any, timeout: float = 20.0) -> list[Event]
         await asyncio.sleep(0.05)
 
 
-async def send_post(api: Api, external_id: str = "e-1") -> None:
-    await api.send_post(await api.key("integration", ["shop"]), external_id, "Where is my order??")
+async def send_post(api: Api, external_id: str = "e-1") -> str:
+    """Sends a post and waits for its draft: the events it causes are in the outbox by then."""
+    integration = await api.key("integration", ["shop"])
+    post_id = await api.send_post(integration, external_id, "Where is my order??")
+    assert (await api.wait_post(post_id, integration))["status"] == "drafted"
+    return post_id
 
 
 async def test_retried_until_2xx(make_client: Any, receiver: WebhookReceiver) -> None:
@@ -61,8 +65,13 @@ async def test_gone_disables_the_endpoint(make_client: Any, receiver: WebhookRec
     assert brand["webhook"]["enabled"] is False
     assert any("410" in (e.last_error or "") for e in rows)
     sent = len(receiver.received)
-    await send_post(api, "e-2")
-    await asyncio.sleep(0.5)
+    second = await send_post(api, "e-2")
+    # The second post is drafted and every job, deliveries included, has finished: only now does
+    # "nothing more arrived" mean the disabled endpoint was skipped, not that delivery was still to come.
+    jobs = await api.settled_jobs()
+    assert any(j.payload.get("post_id") == second and j.status == "done" for j in jobs)
+    after = await events(api)
+    assert [e.id for e in after] == [e.id for e in rows]  # no event recorded for the second post
     assert len(receiver.received) == sent  # nothing more goes to a disabled endpoint
 
 
@@ -80,6 +89,8 @@ async def test_unsafe_address_refused_at_delivery(make_client: Any, receiver: We
 
 async def test_no_webhook_no_events(api: Api) -> None:
     await api.brand("shop")
-    await send_post(api)
-    await asyncio.sleep(0.3)
+    post_id = await send_post(api)
+    jobs = await api.settled_jobs()  # the post's work is over: any event would be in the outbox by now
+    assert any(j.payload.get("post_id") == post_id and j.status == "done" for j in jobs)
+    assert not [j for j in jobs if j.kind == "deliver_event"]
     assert await events(api) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 from tests.conftest import Api
 from tests.integration.incident_posts import OUTAGE_EN, UNRELATED
@@ -150,9 +151,19 @@ async def test_answer_once_then_redraft_the_rest(api: Api) -> None:
         headers={**agent, "If-Match": str(edited["version"])},
     )
     assert response.status_code == 200
+    # the approved reply becomes a past answer of the brand; redrafting rests on it once it is searchable
+    past_answer = f"past:{approved['id']}"
+    await api.poll(
+        f"/v1/brands/shop/knowledge/search?q={quote(posts[0]['text'])}",
+        api.admin,
+        lambda body: any(hit["source_id"] == past_answer for hit in body["hits"]),
+        30,
+    )
 
     redraft = await api.client.post(f"/v1/incidents/{incident_id}/redraft", json={}, headers=agent)
     assert redraft.status_code == 202 and redraft.json() == {"redrafting": len(ids) - 2}
+    min_score = api.client.app.state.runtime.settings.retrieval_min_score  # type: ignore[attr-defined]
+    cited = 0
     for pid in ids[2:]:
         post = await api.poll(
             f"/v1/posts/{pid}",
@@ -161,6 +172,22 @@ async def test_answer_once_then_redraft_the_rest(api: Api) -> None:
             30,
         )
         assert post["incident_id"] == incident_id
+        # The redraft rests on the approved answer wherever the brand's search finds it usable for the
+        # post: cited first and quoted. (Retrieval decides, with the brand's threshold: a post worded far
+        # from the approved one, e.g. "Login broken again...", can score under it and get no_knowledge.)
+        found = await api.client.get(
+            "/v1/brands/shop/knowledge/search", params={"q": post["text"]}, headers=api.admin
+        )
+        usable = [h for h in found.json()["hits"] if h["score"] >= min_score]
+        draft = post["draft"]
+        if usable and usable[0]["source_id"] == past_answer:
+            cited += 1
+            assert draft["sources"][0]["source_id"] == past_answer, (post["text"], draft)
+            assert draft["sources"][0]["kind"] == "past_answer"
+            assert answer in draft["text"], draft["text"]
+        else:
+            assert draft["sources"] == [] and "no_knowledge" in draft["flags"], (post["text"], draft)
+    assert cited >= (len(ids) - 2) / 2, f"{cited} of {len(ids) - 2} redrafts rest on the approved answer"
     kept = (await api.client.get(f"/v1/posts/{ids[1]}", headers=agent)).json()
     assert kept["draft"]["text"] == "Hi! Sorry about the login trouble." and kept["draft"]["generation"] == 1
     assert (await api.client.get(f"/v1/posts/{ids[0]}", headers=agent)).json()["status"] == "approved"

@@ -70,9 +70,7 @@ async def test_search_during_replace_sees_one_whole_version(api: Api) -> None:
         await loop
     assert len(seen) > 5
     assert all(len(versions) == 1 for versions in seen), [v for v in seen if len(v) != 1]
-    assert seen[0] == {
-        "v1).",
-    } or seen[0] == {"v1)."}
+    assert seen[0] == {"v1)."}  # the first search ran before the replacement was live
     assert seen[-1] == {"v3)."}
     # the old versions' points are gone once the new one is live
     runtime = runtime_of(api)
@@ -119,42 +117,73 @@ async def test_faq_document_prose_is_searchable(api: Api) -> None:
     assert hits[0]["kind"] == "doc" and "Hamburg" in hits[0]["text"]
 
 
+# Written for this test (a fictional German transit company), not taken from any dataset.
 GERMAN_FAQ = [
     {
-        "id": "se-zaehlerstand",
-        "question": "Wie teile ich meinen Zählerstand mit?",
-        "answer": "Zählerstände geben Sie im Kundenportal, in der App oder per Postkarte an.",
+        "id": "vb-abo-pause",
+        "question": "Kann ich mein Abo pausieren?",
+        "answer": "Ihr Monatsabo können Sie in der App unter 'Mein Abo' bis zu drei Monate ruhen lassen.",
     },
     {
-        "id": "se-umzug",
-        "question": "Ich ziehe um. Was muss ich tun?",
-        "answer": "Melden Sie Ihren Umzug mindestens eine Woche vorher im Kundenportal an.",
+        "id": "vb-fundsachen",
+        "question": "Ich habe etwas im Bus verloren. Was nun?",
+        "answer": "Fundsachen geben wir im Kundenzentrum am Hauptbahnhof aus; melden Sie den Verlust online.",
     },
     {
-        "id": "se-sepa",
-        "question": "Wie erteile ich ein SEPA-Lastschriftmandat?",
-        "answer": "Das SEPA-Mandat erteilen Sie im Kundenportal unter 'Zahlungsdaten'.",
+        "id": "vb-fahrrad",
+        "question": "Darf ich mein Fahrrad mitnehmen?",
+        "answer": "Fahrräder fahren außerhalb der Hauptverkehrszeit kostenlos mit, wenn Platz ist.",
     },
     {
-        "id": "se-oekostrom",
-        "question": "Bietet ihr Ökostrom an?",
-        "answer": "Ja, unser Tarif 'Elbtal Grün' besteht zu 100 % aus erneuerbaren Energien.",
+        "id": "vb-erstattung",
+        "question": "Bekomme ich Geld zurück, wenn meine Bahn ausfällt?",
+        "answer": "Bei einem Ausfall erstatten wir den Fahrpreis; den Antrag stellen Sie im Kundenportal.",
     },
 ]
 
 
 async def test_german_and_english_posts_find_german_faq(api: Api) -> None:
-    await api.brand("stadtwerke", language="de")
-    doc = await api.upload("stadtwerke", "faq.json", json.dumps(GERMAN_FAQ).encode())
-    assert (await api.wait_document("stadtwerke", doc["id"]))["status"] == "ready"
+    await api.brand("verkehr", language="de")
+    doc = await api.upload("verkehr", "faq.json", json.dumps(GERMAN_FAQ).encode())
+    assert (await api.wait_document("verkehr", doc["id"]))["status"] == "ready"
     for q, expected in [
-        ("Wo gebe ich nochmal meinen Zählerstand ein?", "se-zaehlerstand"),
-        ("Möchte ab jetzt per Lastschrift zahlen, wie geht das?", "se-sepa"),
-        ("We're moving to another town next month. Do I need to tell you?", "se-umzug"),
-        ("Do you also offer green electricity?", "se-oekostrom"),
+        ("Hab gestern meinen Regenschirm in der Linie 4 liegen lassen, wo kann ich fragen?", "vb-fundsachen"),
+        ("Wir sind im August verreist. Kann man das Abo so lange aussetzen?", "vb-abo-pause"),
+        ("Can I take my bike on the tram?", "vb-fahrrad"),
+        ("My train was cancelled this morning, do I get my money back?", "vb-erstattung"),
     ]:
-        hits = await search(api, "stadtwerke", q)
+        hits = await search(api, "verkehr", q)
         assert hits[0]["source_id"] == expected, (q, hits)
-    unrelated = await search(api, "stadtwerke", "Tolles Wetter heute an der Elbe")
+    unrelated = await search(api, "verkehr", "Heute gibt es bei uns im Garten die ersten Erdbeeren")
     min_score = runtime_of(api).settings.retrieval_min_score
     assert all(h["score"] < min_score for h in unrelated), unrelated
+
+
+RAIL_FAQ = [
+    {"id": "rail-lost", "question": "Ich habe etwas im Zug vergessen. Was kann ich tun?",
+     "answer": "Melde verlorene Gegenstände über das Fundsachen-Formular im Netz."},
+    {"id": "rail-refund", "question": "Mein Zug hatte Verspätung. Bekomme ich Geld zurück?",
+     "answer": "Ab 60 Minuten Verspätung erstatten wir 25 % des Fahrpreises."},
+    {"id": "rail-bike", "question": "Darf ich mein Fahrrad im Zug mitnehmen?",
+     "answer": "Ja, mit einer Fahrradtageskarte in allen Zügen mit Fahrradsymbol."},
+    {"id": "rail-cancel", "question": "Wie storniere ich mein Online-Ticket?",
+     "answer": "Sparpreise stornierst du bis einen Tag vor der Fahrt in der App."},
+]  # fmt: skip
+
+
+async def test_codes_and_numbers_do_not_push_the_right_faq_away(api: Api) -> None:
+    """The dense query leaves train lines and booking numbers out (they pulled a lost-property post from
+    0.94 to 0.33 before); the same entry answers, confidently, with and without them."""
+    await api.brand("bahn", language="de")
+    doc = await api.upload("bahn", "faq.json", json.dumps(RAIL_FAQ).encode())
+    assert (await api.wait_document("bahn", doc["id"]))["status"] == "ready"
+    min_score = runtime_of(api).settings.retrieval_min_score
+    for plain, coded, expected in [
+        ("Meine Jacke ist im Zug liegen geblieben, wo frage ich nach?",
+         "Meine Jacke ist im RB 33 liegen geblieben, wo frage ich nach?", "rail-lost"),
+        ("Wie kann ich meine Buchung stornieren?",
+         "Wie kann ich meine Buchung NB-48213-X stornieren?", "rail-cancel"),
+    ]:  # fmt: skip
+        without, with_code = (await search(api, "bahn", plain))[0], (await search(api, "bahn", coded))[0]
+        assert without["source_id"] == with_code["source_id"] == expected, (without, with_code)
+        assert with_code["score"] >= min_score and with_code["score"] >= without["score"] - 0.1

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from tests.conftest import Api
-from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.llm_server import GREETING, FakeLLMServer, last_user_text, parse_prompt
 
 FAQ = [
     {
@@ -37,22 +37,49 @@ async def ask(api: Api, external_id: str, text: str) -> dict[str, Any]:
     return await api.wait_post(post_id, integration, timeout=40)
 
 
+# Written for this test: the German entry answers the German post below; the English ones do not.
+RETURNS_DE = {
+    "id": "faq-ruecksendung",
+    "question": "Wie schicke ich einen Artikel zurück?",
+    "answer": "Rücksendungen sind innerhalb von 30 Tagen kostenlos, das Etikett liegt dem Paket bei.",
+}
+
+
+def obedient_model(body: dict[str, Any]) -> str:
+    """A model that does what the prompt asks: it writes in the LANGUAGE the prompt names and quotes and
+    cites the source with the given id, wherever the service placed it among the sources. It cites
+    nothing when the service did not send that source at all."""
+    parsed = parse_prompt(last_user_text(body))
+    text = dict(parsed["sources"]).get(RETURNS_DE["id"])
+    greeting = GREETING["de"] if parsed["language"] == "de" else GREETING["en"]
+    if text is None:
+        return json.dumps({"reply": greeting + "Wir melden uns.", "source_ids": []})
+    return json.dumps({"reply": greeting + text, "source_ids": [RETURNS_DE["id"]]}, ensure_ascii=False)
+
+
 async def test_llm_draft_is_grounded_and_in_language(make_client: Any, fake_llm: FakeLLMServer) -> None:
+    """An English brand, a German customer: the prompt asks for German and carries the German FAQ entry;
+    the draft cites that entry first and is stored as German."""
     api = await llm_api(make_client, fake_llm)
-    await api.brand("shop", voice={"formality": "formal", "signature": "Ihr Shop-Team"})
-    doc = await api.upload("shop", "faq.json", json.dumps(FAQ).encode())
+    await api.brand("shop", language="en", voice={"formality": "formal", "signature": "Ihr Shop-Team"})
+    doc = await api.upload("shop", "faq.json", json.dumps([*FAQ, RETURNS_DE]).encode())
     await api.wait_document("shop", doc["id"])
-    post = await ask(api, "l-1", "How can I return my order?")
+    fake_llm.set_reply(obedient_model)
+    post = await ask(api, "l-1", "Hallo, wie kann ich meine Bestellung zurückschicken?")
+    assert post["triage"]["language"] == "de"
     draft = post["draft"]
     assert draft["flags"] == ["llm"]
-    assert (
-        draft["text"]
-        == "Thanks for reaching out! How do I return a product? — Returns are free within 30 days."
-    )
-    assert draft["sources"][0]["source_id"] == "faq-return"
-    prompt = fake_llm.chat_requests[-1]["messages"]
-    assert "Ihr Shop-Team" in prompt[0]["content"] and "[source:faq-return]" in prompt[1]["content"]
-    assert "POST: How can I return my order?" in prompt[1]["content"]
+    assert draft["language"] == "de"  # the customer's language, not the brand's
+    # grounded: the reply rests on the German entry, which the service found and handed to the model
+    assert draft["sources"][0]["source_id"] == "faq-ruecksendung"
+    assert draft["text"].startswith(GREETING["de"])
+    assert "innerhalb von 30 Tagen kostenlos" in draft["text"]
+    [system, user] = fake_llm.chat_requests[-1]["messages"]
+    assert "German" in system["content"]  # the system prompt names the language to write in
+    assert "Ihr Shop-Team" in system["content"]
+    assert "LANGUAGE: de" in user["content"]
+    assert "[source:faq-ruecksendung]" in user["content"] and RETURNS_DE["answer"] in user["content"]
+    assert "POST: Hallo, wie kann ich meine Bestellung zurückschicken?" in user["content"]
 
 
 async def test_rate_limit_and_malformed_output_are_retried(make_client: Any, fake_llm: FakeLLMServer) -> None:

@@ -113,3 +113,43 @@ async def test_without_a_usable_llm_answer_the_rules_decide(
     fake_llm.inject_many("500", 2)  # both attempts of the triage call
     down = await send(api, integration, "u2", UNCLEAR_CHATTER)
     assert down["triage"]["needs_reply"] is True and down["triage"]["decided_by"] != "llm"
+
+
+async def test_bot_flag_and_captions_through_the_api(make_client: Any, fake_llm: FakeLLMServer) -> None:
+    """author.bot (the helpdesk's flag): no reply and no LLM call. A photo caption is a soft no-reply
+    of the rules: with an LLM configured, the LLM is asked and decides."""
+    caption = "Abendlicht am Hafen 📷 #sommer"
+    verdicts = {caption: {"intent": "question", "needs_reply": True, "reason": "asks where this is"}}
+
+    def answer(body: dict[str, Any]) -> str:
+        if not is_triage(body):
+            return default_reply(body)
+        return json.dumps(verdicts.get(parse_prompt(last_user_text(body))["post"], {"intent": "no idea"}))
+
+    fake_llm.set_reply(answer)
+    api = await llm_api(make_client, fake_llm)
+    await api.brand("shop")
+    integration = await api.key("integration", ["shop"])
+    body = {
+        "brand": "shop",
+        "channel": "twitter",
+        "external_id": "b1",
+        "text": "Do you ship to Switzerland?",
+        "author": {"handle": "deals_bot", "bot": True},
+    }
+    response = await api.client.post("/v1/posts", json=body, headers=integration)
+    assert response.status_code == 202, response.text
+    bot = await api.wait_post(response.json()["id"], integration, timeout=40)
+    assert bot["status"] == "no_reply_needed"
+    assert bot["triage"]["reasons"][0] == "no reply: the helpdesk flags the author as a bot"
+    assert bot["author"]["bot"] is True
+    bad = await api.client.post(
+        "/v1/posts",
+        json={**body, "external_id": "b2", "author": {"handle": "x", "bot": "maybe"}},
+        headers=integration,
+    )
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+    decided = await send(api, integration, "c1", caption)
+    assert decided["triage"]["decided_by"] == "llm" and decided["status"] == "drafted"
+    assert triage_prompts(fake_llm) == [caption]  # the bot's post was not sent to the LLM

@@ -77,8 +77,9 @@ def test_scores_are_calibrated_per_kind_of_match() -> None:
     found = [cand("faq-a", 0.6), cand("past:1", 0.7, kind="past_answer")]
     ranked = ranking.rank(found, sparse_weight=0.0, vote_weight=0.0, calibration=calibration)
     scores = {r.source_id: r.score for r in ranked}
-    assert scores["faq-a"] == pytest.approx(calibration["faq"](0.6))
-    assert scores["past:1"] == pytest.approx(calibration["past_answer"](0.7))
+    # logistic(slope * relevance + intercept), by hand: 1 / (1 + e^-(6 - 5)) and 1 / (1 + e^-(7 - 8))
+    assert scores["faq-a"] == pytest.approx(0.7311, abs=1e-4)
+    assert scores["past:1"] == pytest.approx(0.2689, abs=1e-4)
     assert [r.source_id for r in ranked] == ["faq-a", "past:1"]  # ordered by confidence
 
 

@@ -22,8 +22,8 @@ def test_umlaut_and_spelled_out_forms_meet() -> None:
 
 
 def test_stop_words_handles_and_urls_are_dropped() -> None:
-    words = sparse.words("@StadtwerkeElbtal wie kann ich den Abschlag ändern? https://example.com/x?y=1")
-    assert words == ["abschlag", "aendern"]
+    words = sparse.words("@VerkehrsbundNord wie kann ich den Tarif ändern? https://example.com/x?y=1")
+    assert words == ["tarif", "aendern"]
     assert sparse.words("Hi, how do I reset my password?") == ["reset", "password"]
 
 
@@ -35,10 +35,10 @@ def test_light_stemming_joins_inflections() -> None:
 
 
 def test_compound_parts_find_each_other() -> None:
-    """ "Lastschrift" shares no whole word with "SEPA-Lastschriftmandat" but shares its 4-grams."""
-    query = sparse.query_vector("Möchte per Lastschrift zahlen")
-    compound = sparse.document_vector("Wie erteile ich ein SEPA-Lastschriftmandat?")
-    unrelated = sparse.document_vector("Wie hart ist das Leitungswasser?")
+    """ "Überweisung" shares no whole word with "Überweisungsformular" but shares its 4-grams."""
+    query = sparse.query_vector("Ich möchte per Überweisung zahlen")
+    compound = sparse.document_vector("Wo finde ich das Überweisungsformular?")
+    unrelated = sparse.document_vector("Wann fährt der letzte Bus in die Stadt?")
     assert sparse.coverage(dot(compound, query), query) > 0.1
     assert dot(unrelated, query) == 0.0
 

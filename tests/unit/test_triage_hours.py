@@ -112,15 +112,20 @@ def test_always_open_brand_is_wall_clock() -> None:
 
 
 def test_intervals_running_into_midnight() -> None:
-    late = {"sat": [["22:00", "24:00"]], "sun": [["00:00", "02:00"]]}
-    assert due(berlin(2024, 3, 9, 23, 30), 60, hours=late) == berlin(2024, 3, 10, 0, 30)
-    # the same opening written as one interval that ends after midnight
+    # An opening past midnight, as two intervals or as one that ends after midnight (the brand API
+    # accepts both: tests/integration/test_contract.py); both forms must give the same deadlines.
+    two = {"sat": [["22:00", "24:00"]], "sun": [["00:00", "02:00"]]}
     overnight = {"sat": [["22:00", "02:00"]]}
-    assert due(berlin(2024, 3, 9, 23, 30), 60, hours=overnight) == berlin(2024, 3, 10, 0, 30)
+    for late in (two, overnight):
+        _late_cases(late)
+
+
+def _late_cases(late: dict[str, list[list[str]]]) -> None:
+    assert due(berlin(2024, 3, 9, 23, 30), 60, hours=late) == berlin(2024, 3, 10, 0, 30)
     # Sunday 02:00 is its closing time: the next opening is next Saturday 22:00
-    assert due(berlin(2024, 3, 10, 2, 0), 0, hours=overnight) == berlin(2024, 3, 16, 22, 0)
-    # a holiday on Sunday cuts the part after midnight
-    assert due(berlin(2024, 3, 9, 23, 30), 60, hours=overnight, holidays=(date(2024, 3, 10),)) == berlin(
+    assert due(berlin(2024, 3, 10, 2, 0), 0, hours=late) == berlin(2024, 3, 16, 22, 0)
+    # a holiday on Sunday cuts the part after midnight: 30 minutes on Saturday, 30 a week later
+    assert due(berlin(2024, 3, 9, 23, 30), 60, hours=late, holidays=(date(2024, 3, 10),)) == berlin(
         2024, 3, 16, 22, 30
     )
 

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.models
-
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -32,11 +30,11 @@ def upgrade() -> None:
         sa.Column("merged_into", sa.String(length=32), nullable=True),
         sa.Column("post_count", sa.Integer(), nullable=False),
         sa.Column("author_count", sa.Integer(), nullable=False),
-        sa.Column("first_post_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_post_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_post_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_post_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["brand_id"], ["brands.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -60,7 +58,7 @@ def upgrade() -> None:
     op.add_column("posts", sa.Column("embedding_model", sa.String(length=100), nullable=True))
     op.add_column(
         "posts",
-        sa.Column("holding_reply_at", service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("holding_reply_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_posts_brand_posted", "posts", ["brand_id", "posted_at"])
     op.create_index("ix_posts_incident_id", "posts", ["incident_id"])

@@ -1,7 +1,7 @@
 """idempotency: a lease and an owner for in-flight keys
 
 Revision ID: 0003_defects
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 22:15:00
 
 A key whose request died with its process was stuck `in_flight` until it expired (24 h). The request now
@@ -17,7 +17,7 @@ from alembic import op
 import service.models
 
 revision: str = "0003_defects"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
