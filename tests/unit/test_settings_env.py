@@ -11,6 +11,7 @@ import pytest
 from service.config import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 # variable -> (value in the environment, settings attribute, value expected there)
 CASES: dict[str, tuple[str, str, Any]] = {
@@ -59,6 +60,10 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_RETRIEVAL_MIN_SCORE": ("0.55", "retrieval_min_score", 0.55),
     "REPLY_LOAD_DEMO_KNOWLEDGE": ("true", "load_demo_knowledge", True),
     "REPLY_DEMO_DIR": ("/srv/knowledge", "demo_dir", Path("/srv/knowledge")),
+    "REPLY_RETENTION_INTERVAL_S": ("600", "retention_interval_s", 600.0),
+    "REPLY_RETENTION_JOBS_DAYS": ("3", "retention_jobs_days", 3.0),
+    "REPLY_RETENTION_EVENTS_DAYS": ("14", "retention_events_days", 14.0),
+    "REPLY_PROMPTS_DIR": (str(PROMPTS), "prompts_dir", PROMPTS),
     "REPLY_LOG_LEVEL": ("DEBUG", "log_level", "DEBUG"),
     "REPLY_LOG_JSON": ("false", "log_json", False),
 }
