@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from the project root, without installing the package
 
 from service.incidents.grouping import group_stream, thresholds_for  # noqa: E402
-from service.text import strip_handles_and_links  # noqa: E402
+from service.knowledge.retrieval import clean_text  # noqa: E402
 from service.triage import BrandPolicy, TriageInput, Triager  # noqa: E402
 from service.triage.models import INTENTS  # noqa: E402
 from service.triage.nearest import CALIBRATED_MODELS  # noqa: E402
@@ -263,7 +263,8 @@ def bench_incidents_outage(embedder: Any, seeds: int = 10) -> dict[str, Any]:
     assert thresholds is not None, f"no incident thresholds for {embedder.name}"
     threshold, cohesion = thresholds.neighbour, thresholds.cohesion
     posts = OUTAGE_EN + OUTAGE_DE + UNRELATED
-    vectors = embedder.encode([strip_handles_and_links(p) for p in posts])  # as the service embeds
+    # as the service embeds a post to an English brand: no handles, links or codes
+    vectors = embedder.encode([clean_text(p, "en") for p in posts])
     english = range(len(OUTAGE_EN))
     german = range(len(OUTAGE_EN), len(OUTAGE_EN) + len(OUTAGE_DE))
     unrelated = range(len(OUTAGE_EN) + len(OUTAGE_DE), len(posts))
@@ -326,7 +327,7 @@ def bench_incidents_twitter(embedder: Any) -> dict[str, Any]:
             header = conversation["dialogHeader"]
             posted = datetime.fromisoformat(header["conversationDateTime"].replace("Z", "+00:00"))
             first = next(t for t in conversation["dialogContent"] if "agent" not in t)
-            text = strip_handles_and_links(first["message"])
+            text = clean_text(first["message"], "en")
             by_company.setdefault(header["company"], []).append((posted, text, str(first.get("client"))))
     posts = grouped_timed = grouped_stress = largest_stress = 0
     started = time.perf_counter()
