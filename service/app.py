@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import structlog
 from litestar import Litestar, Request, Response, Router, get
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
@@ -19,8 +19,9 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.routes import HTTPRoute
 
-from service import db, logs
+from service import input_guard, logs, openapi, readiness
 from service.adapters.embedder import Embedder
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -103,19 +104,36 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 async def _require_json(request: Request[Any, Any, Any]) -> None:
-    """415 for request bodies that are not JSON on JSON routes (uploads check multipart themselves)."""
+    """415 for request bodies that are not JSON on JSON routes (uploads check multipart themselves);
+    then the request-wide input rules (input_guard: nesting depth, NUL characters)."""
     if request.method not in ("POST", "PATCH", "PUT") or request.route_handler.opt.get("multipart"):
+        await input_guard.check_request(request, json_body=False)
         return
     has_body = (
         request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
     )
     if not has_body:
+        await input_guard.check_request(request, json_body=False)
         return
     media_type = request.content_type[0]
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type or 'no content type'}"
         )
+    await input_guard.check_request(request, json_body=True)
+
+
+async def _options_allow(message: Any, scope: Any) -> None:
+    """A `before_send` hook: an OPTIONS answer's Allow names every method of the path. Litestar's own
+    OPTIONS handler keeps the methods of the route as it was when first built, so a path whose handlers
+    are registered in steps (GET, then PATCH on /v1/brands/{slug}) would leave methods out."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    template = scope.get("path_template")
+    for route in scope["litestar_app"].routes:
+        if getattr(route, "path_format", None) == template and isinstance(route, HTTPRoute):
+            MutableScopeHeaders.from_message(message)["allow"] = ", ".join(sorted(route.methods))
+            return
 
 
 @get("/health", tags=["ops"], include_in_schema=True)
@@ -124,15 +142,9 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", tags=["ops"])
-async def ready(runtime: Runtime) -> Response[dict[str, Any]]:
-    checks: dict[str, str] = {}
-    for name, check in (("database", db.check_database(runtime.engine)), ("qdrant", runtime.vectors.check())):
-        try:
-            await check
-            checks[name] = "ok"
-        except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}"
-    checks["model"] = f"ok ({runtime.embedder.name})"
+async def ready(runtime: Runtime, state: State) -> Response[dict[str, Any]]:
+    """200 when every configured part answers (readiness.py); 503 naming the parts that do not."""
+    checks = await readiness.checks(runtime, state.get("llm_probe"))
     ok = all(v.startswith("ok") for v in checks.values())
     return Response(
         {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
@@ -151,6 +163,12 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, embedder=embedder)
         app.state.runtime = runtime
+        openapi.install(app)
+        if settings.llm_enabled:
+            assert settings.llm_base_url
+            app.state.llm_probe = readiness.LLMProbe(
+                settings.llm_base_url, settings.llm_api_key, settings.ready_cache_s
+            )
         if settings.bootstrap_admin_key:
             async with runtime.transaction() as session:
                 await keys.ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
@@ -209,7 +227,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         before_request=_require_json,
-        before_send=[logs.send_request_id],
+        before_send=[logs.send_request_id, _options_allow],
         middleware=cast(
             list[Any],
             [

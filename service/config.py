@@ -7,10 +7,10 @@ import importlib.util
 import ipaddress
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def packaged_prompts_dir() -> Path:
@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     bootstrap_admin_key: str | None = None
 
     webhook_allow_loopback: bool = False
-    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    # NoDecode: the variable is a comma-separated list ("10.0.0.0/8,192.168.5.0/24"), not JSON.
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_timeout_s: float = 10.0
 
     workers: int = Field(default=2, description="in-process job workers; 0 = API only")
@@ -83,6 +84,17 @@ class Settings(BaseSettings):
     max_json_bytes: int = 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
     idempotency_ttl_s: int = 24 * 3600
+    idempotency_lease_s: float = Field(
+        default=30.0,
+        description="an in-flight Idempotency-Key whose request stopped renewing it (its process died) is "
+        "free for a retry after this long",
+    )
+    event_retry_hours: float = Field(
+        default=24.0, description="an event is retried (backoff capped) until this long after it was created"
+    )
+    ready_cache_s: float = Field(
+        default=5.0, description="how long /ready reuses the LLM's last answer to GET /models"
+    )
     # Retention (service/jobs/retention.py): one purge job per interval, whatever the number of replicas.
     retention_interval_s: float = Field(default=3600.0, description="how often the purge job runs")
     retention_jobs_days: float = Field(default=7.0, description="finished (done, failed) jobs kept this long")
@@ -164,6 +176,11 @@ class Settings(BaseSettings):
             raise ValueError("REPLY_RETRIEVAL_CANDIDATES must be at least 5")
         if self.job_lease_s <= 0 or self.job_poll_s <= 0:
             raise ValueError("REPLY_JOB_LEASE_S and REPLY_JOB_POLL_S must be positive")
+        if self.idempotency_lease_s <= 0 or self.event_retry_hours <= 0 or self.ready_cache_s < 0:
+            raise ValueError(
+                "REPLY_IDEMPOTENCY_LEASE_S and REPLY_EVENT_RETRY_HOURS must be positive, "
+                "REPLY_READY_CACHE_S not negative"
+            )
         if self.retention_interval_s <= 0:
             raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
         if self.retention_jobs_days < 0 or self.retention_events_days < 0:

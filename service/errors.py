@@ -22,6 +22,13 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
+class MalformedBody(DomainError):
+    """A body that cannot be read as JSON at all (here: nested past what the decoder can follow)."""
+
+    status = 400
+    title = "Malformed request body"
+
+
 class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"

@@ -4,12 +4,20 @@ another body with the same key is 422, a key whose first request is still runnin
 An ASGI middleware, because it must see the raw body and the finished response. Keys are scoped to
 the API key that sent them and to the path, and live `idempotency_ttl_s` (24 h by default). Only 2xx
 answers are kept: after an error the client may fix its request and try again with the same key.
+
+In flight, a key is held under a lease (`idempotency_lease_s`, 30 s by default) by one request, named by
+a random owner token; the request renews the lease while it runs. A request whose process died stops
+renewing, so once its lease has passed a retry takes the key over (one conditional UPDATE, so only one
+retry wins). Storing or releasing the answer is conditional on still being the owner.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from datetime import timedelta
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,7 +91,8 @@ class IdempotencyMiddleware:
         record_scope = hashlib.sha256(auth).hexdigest()[:32] + " " + scope["path"]
         digest = hashlib.sha256((_header(scope, b"content-type") or b"") + b"\n" + body).hexdigest()
 
-        state = await self._claim(runtime, record_scope, key, digest)
+        owner = secrets.token_hex(16)
+        state = await self._claim(runtime, record_scope, key, digest, owner=owner)
         if state is not None:
             if state["kind"] == "mismatch":
                 await _send_problem(send, 422, "this Idempotency-Key was used with a different request body")
@@ -108,20 +117,60 @@ class IdempotencyMiddleware:
                 captured["body"].append(message.get("body", b""))
             await send(message)
 
+        renewing = asyncio.create_task(self._keep_lease(runtime, record_scope, key, owner))
         try:
             await self.app(scope, _replay([body], receive, more=False), capture)
         except BaseException:
-            await self._release(runtime, record_scope, key)
+            await self._stop(renewing)
+            await self._release(runtime, record_scope, key, owner)
             raise
+        await self._stop(renewing)
         if 200 <= captured["status"] < 300:
-            await self._store(runtime, record_scope, key, captured)
+            await self._store(runtime, record_scope, key, owner, captured)
         else:
-            await self._release(runtime, record_scope, key)
+            await self._release(runtime, record_scope, key, owner)
 
-    async def _claim(self, runtime: Any, record_scope: str, key: str, digest: str) -> dict[str, Any] | None:
+    @staticmethod
+    async def _stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _keep_lease(self, runtime: Any, record_scope: str, key: str, owner: str) -> None:
+        """Renew the lease every third of it while the request runs; stops once the key is not ours."""
+        lease_s = runtime.settings.idempotency_lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            if not await self._renew(runtime, record_scope, key, owner):
+                return
+
+    async def _renew(self, runtime: Any, record_scope: str, key: str, owner: str) -> bool:
+        async with runtime.transaction() as session:
+            result = await session.execute(
+                sa.update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.scope == record_scope,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.owner == owner,
+                    IdempotencyRecord.state == "in_flight",
+                )
+                .values(lease_until=utcnow() + timedelta(seconds=runtime.settings.idempotency_lease_s))
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    @staticmethod
+    def _lease_end(row: IdempotencyRecord, lease_s: float) -> datetime:
+        # rows written before leases existed have none: their lease is counted from their creation
+        return row.lease_until or row.created_at + timedelta(seconds=lease_s)
+
+    async def _claim(
+        self, runtime: Any, record_scope: str, key: str, digest: str, *, owner: str
+    ) -> dict[str, Any] | None:
         """None: we own the key now. Otherwise what to answer instead of running the request."""
         now = utcnow()
-        for _ in range(2):
+        settings = runtime.settings
+        lease_until = now + timedelta(seconds=settings.idempotency_lease_s)
+        for _ in range(3):
             async with runtime.transaction() as session:
                 row = await session.scalar(
                     sa.select(IdempotencyRecord).where(
@@ -139,12 +188,38 @@ class IdempotencyMiddleware:
                                     scope=record_scope,
                                     key=key,
                                     request_hash=digest,
-                                    expires_at=now + timedelta(seconds=runtime.settings.idempotency_ttl_s),
+                                    expires_at=now + timedelta(seconds=settings.idempotency_ttl_s),
+                                    lease_until=lease_until,
+                                    owner=owner,
                                 )
                             )
                         return None
                     except IntegrityError:
                         continue  # someone claimed it between our read and insert: look again
+                if row.state == "in_flight" and self._lease_end(row, settings.idempotency_lease_s) <= now:
+                    # Its request died with its process (it stopped renewing): this retry takes the key
+                    # over, whatever body the dead one had, since it never answered. Conditional on the
+                    # lease we read, so of two retries only one wins.
+                    taken = await session.execute(
+                        sa.update(IdempotencyRecord)
+                        .where(
+                            IdempotencyRecord.id == row.id,
+                            IdempotencyRecord.state == "in_flight",
+                            IdempotencyRecord.owner == row.owner
+                            if row.owner is not None
+                            else IdempotencyRecord.owner.is_(None),
+                        )
+                        .values(
+                            owner=owner,
+                            lease_until=lease_until,
+                            request_hash=digest,
+                            expires_at=now + timedelta(seconds=settings.idempotency_ttl_s),
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    if getattr(taken, "rowcount", 0):
+                        return None
+                    continue
                 if row.request_hash != digest:
                     return {"kind": "mismatch"}
                 if row.state == "in_flight":
@@ -157,27 +232,35 @@ class IdempotencyMiddleware:
                 }
         return {"kind": "in_flight"}
 
-    async def _store(self, runtime: Any, record_scope: str, key: str, captured: dict[str, Any]) -> None:
+    async def _store(
+        self, runtime: Any, record_scope: str, key: str, owner: str, captured: dict[str, Any]
+    ) -> None:
         headers = [h for h in captured["headers"] if h[0].lower() in ("content-type", "location", "etag")]
         async with runtime.transaction() as session:
             await session.execute(
                 sa.update(IdempotencyRecord)
-                .where(IdempotencyRecord.scope == record_scope, IdempotencyRecord.key == key)
+                .where(
+                    IdempotencyRecord.scope == record_scope,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.owner == owner,
+                )
                 .values(
                     state="done",
+                    lease_until=None,
                     response_status=captured["status"],
                     response_body=b"".join(captured["body"]),
                     response_headers={"list": [list(h) for h in headers]},
                 )
             )
 
-    async def _release(self, runtime: Any, record_scope: str, key: str) -> None:
+    async def _release(self, runtime: Any, record_scope: str, key: str, owner: str) -> None:
         async with runtime.transaction() as session:
             await session.execute(
                 sa.delete(IdempotencyRecord).where(
                     IdempotencyRecord.scope == record_scope,
                     IdempotencyRecord.key == key,
                     IdempotencyRecord.state == "in_flight",
+                    IdempotencyRecord.owner == owner,
                 )
             )
 

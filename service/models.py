@@ -244,3 +244,6 @@ class IdempotencyRecord(Base):
     response_headers: Mapped[JSONDict | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+    # While in flight: the request that holds the key renews this; once it passes, a retry takes over.
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    owner: Mapped[str | None] = mapped_column(sa.String(32), default=None)  # the holding request's token

@@ -72,5 +72,9 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         triager=triager,
         vectors=vectors,
         llm=LLMClient(settings) if settings.llm_enabled else None,
-        webhooks=WebhookSender(settings.webhook_timeout_s),
+        webhooks=WebhookSender(
+            settings.webhook_timeout_s,
+            allow_loopback=settings.webhook_allow_loopback,
+            allowed_networks=settings.webhook_allowed_networks,
+        ),
     )

@@ -1,22 +1,37 @@
-"""Outbound webhooks: Standard Webhooks signatures, URL safety checks and the HTTP send."""
+"""Outbound webhooks: Standard Webhooks signatures, URL safety checks and the HTTP send.
+
+The SSRF rule rests on one idea: the address we connect to is the address we checked. A host name is
+resolved once per delivery (`resolve`), every answer is checked, and the HTTP client connects to those
+checked addresses only (`_PinnedBackend`): it never resolves the name again, so a DNS answer that changes
+between the check and the connect (rebinding) cannot reach a metadata or private address. TLS still runs
+against the host name (SNI and certificate verification use the URL's host, not the IP).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import hmac
 import ipaddress
 import secrets
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 SECRET_PREFIX = "whsec_"
 _ALWAYS_REFUSED = [ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")]
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052 and RFC 8215).
+_NAT64 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeWebhookURL(ValueError):
@@ -44,14 +59,28 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def _check_address(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    *,
-    allow_loopback: bool,
-    allowed_networks: list[str],
-) -> None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address tunnels or translates to (mapped, 6to4, Teredo, NAT64), if any:
+    a packet to it may end up at that IPv4 address, so that is the address to check."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): traffic goes to the client
+    if any(address in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _check_address(address: IPAddress, *, allow_loopback: bool, allowed_networks: list[str]) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(address)) is not None:
+        try:
+            _check_address(embedded, allow_loopback=allow_loopback, allowed_networks=allowed_networks)
+        except UnsafeWebhookURL as exc:
+            raise UnsafeWebhookURL(f"{address} embeds {embedded}: {exc}") from exc
+        if address.ipv4_mapped is not None:
+            return  # ::ffff:a.b.c.d is a.b.c.d itself; the other forms still pass the IPv6 rules below
     if address.is_unspecified:
         raise UnsafeWebhookURL(f"{address} is an unspecified address")
     if any(address in net for net in _ALWAYS_REFUSED) or address.is_link_local:
@@ -70,22 +99,105 @@ def _check_address(
         )
 
 
-async def check_url(url: str, *, allow_loopback: bool, allowed_networks: list[str]) -> None:
-    """Refuse URLs whose host is, or resolves to, an address we must not call. Raises UnsafeWebhookURL."""
+class HostDoesNotResolve(Exception):
+    """The webhook host has no address right now: a DNS failure, possibly passing; retried at delivery."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A webhook URL taken apart: the host as the HTTP client sees it, the port, the checked addresses."""
+
+    host: str
+    port: int
+    addresses: tuple[IPAddress, ...]
+
+
+def parse_url(url: str) -> tuple[str, int]:
+    """(host, port) of an absolute http(s) URL with a usable port; raises UnsafeWebhookURL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeWebhookURL("webhook URL must be an absolute http(s) URL")
-    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError as exc:  # "Port out of range 0-65535", or not a number
+        raise UnsafeWebhookURL("webhook URL has an invalid port") from exc
+    if port == 0:
+        raise UnsafeWebhookURL("webhook URL has an invalid port (0)")
+    try:
+        host = httpx.URL(url).host  # lower case, IDNA-encoded: the name the HTTP client connects to
+    except httpx.InvalidURL as exc:
+        raise UnsafeWebhookURL(f"webhook URL is not a valid URL: {exc}") from exc
+    return host, port or (443 if parts.scheme == "https" else 80)
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address the system resolver gives for `host` (one lookup). Raises HostDoesNotResolve."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise HostDoesNotResolve(f"webhook host {host!r} does not resolve") from exc
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])  # no IPv6 zone id
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise HostDoesNotResolve(f"webhook host {host!r} has no address")
+    return addresses
+
+
+async def check_url(url: str, *, allow_loopback: bool, allowed_networks: list[str]) -> Target:
+    """Resolve the URL's host once and check every address. Raises UnsafeWebhookURL for an address we
+    must not call, HostDoesNotResolve when the name has no address now."""
+    host, port = parse_url(url)
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
-        except socket.gaierror as exc:
-            raise UnsafeWebhookURL(f"webhook host {host!r} does not resolve") from exc
-        addresses = list({ipaddress.ip_address(info[4][0]) for info in infos})
+        addresses = await resolve(host, port)
     for address in addresses:
         _check_address(address, allow_loopback=allow_loopback, allowed_networks=allowed_networks)
+    return Target(host, port, tuple(addresses))
+
+
+# The checked target of the delivery running in this task; the network backend connects to it only.
+_pinned: contextvars.ContextVar[Target | None] = contextvars.ContextVar("webhook_target", default=None)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the addresses `check_url` checked for this host, never to a fresh DNS answer."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        target = _pinned.get()
+        if target is None or target.host != host.strip("[]").lower() or target.port != port:
+            raise httpcore.ConnectError(f"no checked address for {host}:{port}; refusing to connect")
+        error: Exception | None = None
+        for address in target.addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc  # try the next checked address, as a resolver-driven connect would
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks never use unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -94,10 +206,26 @@ class Delivery:
 
 
 class WebhookSender:
-    def __init__(self, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+    def __init__(self, timeout_s: float, *, allow_loopback: bool, allowed_networks: list[str]) -> None:
+        self._allow_loopback = allow_loopback
+        self._allowed_networks = allowed_networks
+        transport = httpx.AsyncHTTPTransport()
+        # httpx has no public hook for the network backend; its pool is an httpcore pool we build the
+        # same way (certifi-verified TLS context) with the pinned backend. trust_env=False: no proxy from
+        # the environment (the proxy, not the checked host, would be the address connected to).
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_PinnedBackend()
+        )
+        self._client = httpx.AsyncClient(
+            timeout=timeout_s, follow_redirects=False, transport=transport, trust_env=False
+        )
 
     async def send(self, url: str, secret: str, msg_id: str, body: bytes) -> Delivery:
+        """Check the URL (one DNS lookup), then POST to the checked addresses only. Raises
+        UnsafeWebhookURL, HostDoesNotResolve or httpx.HTTPError."""
+        target = await check_url(
+            url, allow_loopback=self._allow_loopback, allowed_networks=self._allowed_networks
+        )
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -106,7 +234,11 @@ class WebhookSender:
             "webhook-signature": sign(secret, msg_id, timestamp, body),
             "user-agent": "reply-service-webhooks/1",
         }
-        response = await self._client.post(url, content=body, headers=headers)
+        token = _pinned.set(target)
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        finally:
+            _pinned.reset(token)
         return Delivery(response.status_code)
 
     async def close(self) -> None:

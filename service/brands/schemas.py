@@ -111,8 +111,8 @@ def _check_sla(value: dict[str, int] | None) -> dict[str, int] | None:
     for key, minutes in value.items():
         if key not in PRIORITIES:
             raise ValueError(f"unknown priority {key!r}; use {', '.join(PRIORITIES)}")
-        if minutes <= 0:
-            raise ValueError(f"{key}: minutes must be positive")
+        if not 0 < minutes <= 366 * 24 * 60:  # beyond a year a due time means nothing (and overflows)
+            raise ValueError(f"{key}: minutes must be positive and at most a year")
     return value
 
 

@@ -8,7 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.adapters.webhooks import UnsafeWebhookURL, check_url, new_secret, valid_secret
+from service.adapters.webhooks import (
+    HostDoesNotResolve,
+    UnsafeWebhookURL,
+    check_url,
+    new_secret,
+    valid_secret,
+)
 from service.brands.schemas import (
     BrandIn,
     BrandOut,
@@ -43,6 +49,8 @@ async def _webhook(settings: Settings, webhook: WebhookIn) -> tuple[str, str, bo
             allow_loopback=settings.webhook_allow_loopback,
             allowed_networks=settings.webhook_allowed_networks,
         )
+    except HostDoesNotResolve:
+        pass  # DNS may not know the helpdesk yet (or here): the address is checked at every delivery
     except UnsafeWebhookURL as exc:
         raise InvalidInput(
             f"webhook.url refused: {exc}", errors=[{"field": "webhook.url", "message": str(exc)}]

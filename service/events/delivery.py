@@ -1,14 +1,16 @@
-"""Delivering outbox events to the brand's webhook, signed per Standard Webhooks, retried until 2xx."""
+"""Delivering outbox events to the brand's webhook, signed per Standard Webhooks, retried with capped
+backoff until a 2xx or until `event_retry_hours` after the event was made (then `failed`, for good)."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.adapters.webhooks import UnsafeWebhookURL, check_url
+from service.adapters.webhooks import HostDoesNotResolve, UnsafeWebhookURL
 from service.jobs import queue
 from service.models import Brand, Event, utcnow
 from service.runtime import Runtime
@@ -58,19 +60,16 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
         body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
         event_id = event.id
 
-    settings = runtime.settings
     error: str | None = None
     status_code = 0
     try:
-        # Checked again at delivery: DNS may now point somewhere it did not when the URL was set.
-        await check_url(
-            url,
-            allow_loopback=settings.webhook_allow_loopback,
-            allowed_networks=settings.webhook_allowed_networks,
-        )
+        # The sender checks the URL again now (DNS may point elsewhere than when it was set) and connects
+        # to the addresses it checked.
         status_code = (await runtime.webhooks.send(url, secret, event_id, body)).status_code
     except UnsafeWebhookURL as exc:
         error = f"refused: {exc}"
+    except HostDoesNotResolve as exc:  # DNS may be back on the next attempt
+        error = str(exc)
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
 
@@ -94,6 +93,15 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
         event.last_error = error or f"receiver answered HTTP {status_code}"
         if error and error.startswith("refused"):
             event.status = "failed"
+            await queue.complete(session, lease)
+            return
+        window = timedelta(hours=runtime.settings.event_retry_hours)
+        if utcnow() >= event.created_at + window:
+            event.status = "failed"
+            event.last_error = (
+                f"gave up: no 2xx within {runtime.settings.event_retry_hours:g} h "
+                f"({event.attempts} attempts); last: {event.last_error}"
+            )
             await queue.complete(session, lease)
             return
         if lease.last_attempt:

@@ -155,7 +155,8 @@ async def release(session: AsyncSession, lease: Lease, delay_s: float) -> bool:
 
 def backoff_s(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to 1 s, attempt 9 up to 256 s."""
-    return random.uniform(0, min(cap, base * 2 ** (attempts - 1)))
+    # the exponent is bounded: jobs retried for a day (event delivery) reach attempts where 2**n overflows
+    return random.uniform(0, min(cap, base * 2.0 ** min(attempts - 1, 60)))
 
 
 async def fail(

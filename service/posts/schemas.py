@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.brands.schemas import SLUG_PATTERN
 from service.drafts.schemas import DraftOut
@@ -16,7 +16,8 @@ class Author(BaseModel):
     model_config = ConfigDict(extra="forbid")
     handle: str = Field(min_length=1, max_length=100)
     name: str | None = Field(default=None, max_length=200)
-    followers: int | None = Field(default=None, ge=0)
+    # bounded: the largest accounts have ~10**9 followers; beyond fits no database integer safely
+    followers: int | None = Field(default=None, ge=0, le=10**12)
     verified: bool = False
     bot: bool = Field(default=False, description="the helpdesk flags this account as a bot: no reply")
 
@@ -31,6 +32,19 @@ class PostIn(BaseModel):
     url: str | None = Field(default=None, max_length=2048)
     created_at: datetime | None = None
     in_reply_to: str | None = Field(default=None, max_length=200)
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Stored in UTC: a time near the ends of the calendar (9999-12-31T23:59:59-23:59) may have none."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("this time cannot be expressed in UTC") from exc
 
 
 class PublishedIn(BaseModel):

@@ -54,12 +54,12 @@ async def test_idempotency_replay_mismatch_and_in_flight(api: Api) -> None:
     scope = hashlib.sha256(integration["Authorization"].encode()).hexdigest()[:32] + " /v1/posts"
     digest = hashlib.sha256(b"application/json\n" + content).hexdigest()
     middleware = IdempotencyMiddleware(api.client.app)
-    assert await middleware._claim(runtime, scope, "k-2", digest) is None
+    assert await middleware._claim(runtime, scope, "k-2", digest, owner="replica-2") is None
     in_flight = await api.client.post(
         "/v1/posts", content=content, headers={**headers, "Idempotency-Key": "k-2"}
     )
     _problem(in_flight, 409)
-    await middleware._release(runtime, scope, "k-2")
+    await middleware._release(runtime, scope, "k-2", "replica-2")
     done = await api.client.post("/v1/posts", content=content, headers={**headers, "Idempotency-Key": "k-2"})
     assert done.status_code == 202
 

@@ -6,11 +6,14 @@ import base64
 import ipaddress
 import time
 
+import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from service.adapters.webhooks import (
+    HostDoesNotResolve,
     UnsafeWebhookURL,
+    WebhookSender,
     _check_address,
     check_url,
     new_secret,
@@ -74,6 +77,12 @@ def test_new_secret_is_valid_and_random() -> None:
         "224.0.0.1",
         "::ffff:169.254.169.254",
         "100.64.0.1",
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::10.0.0.1",
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64
+        "2001:0:4136:e378:8000:63bf:5601:5601",  # Teredo, client 169.254.169.254
     ],
 )
 def test_refused_addresses(address: str) -> None:
@@ -92,9 +101,47 @@ def test_allow_lists() -> None:
         )
 
 
+def test_embedded_ipv4_of_a_public_address_is_allowed() -> None:
+    # Mapped and 6to4 forms of 93.184.216.34: the embedded address is public, the IPv6 form passes too.
+    _check_address(ipaddress.ip_address("::ffff:93.184.216.34"), allow_loopback=False, allowed_networks=[])
+    _check_address(ipaddress.ip_address("2002:5db8:d822::1"), allow_loopback=False, allowed_networks=[])
+    with pytest.raises(UnsafeWebhookURL, match=r"embeds 169\.254\.169\.254"):
+        _check_address(ipaddress.ip_address("2002:a9fe:a9fe::1"), allow_loopback=True, allowed_networks=[])
+
+
 async def test_hostnames_are_resolved_before_checking() -> None:
     with pytest.raises(UnsafeWebhookURL, match="loopback"):
         await check_url("http://localhost:8080/hook", allow_loopback=False, allowed_networks=[])
-    await check_url("http://localhost:8080/hook", allow_loopback=True, allowed_networks=[])
-    with pytest.raises(UnsafeWebhookURL, match="does not resolve"):
+    target = await check_url("http://localhost:8080/hook", allow_loopback=True, allowed_networks=[])
+    assert target.host == "localhost" and target.port == 8080 and target.addresses
+    with pytest.raises(HostDoesNotResolve, match="does not resolve"):
         await check_url("https://no-such-host.invalid/hook", allow_loopback=False, allowed_networks=[])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2001:0:4136:e378:8000:63bf:5601:5601]/",
+        "http://93.184.216.34:0/hook",
+        "http://93.184.216.34:99999/hook",
+        "http://93.184.216.34:http/hook",
+        "ftp://93.184.216.34/hook",
+        "/relative/hook",
+    ],
+)
+async def test_refused_urls(url: str) -> None:
+    with pytest.raises(UnsafeWebhookURL):
+        await check_url(url, allow_loopback=True, allowed_networks=[])
+
+
+async def test_the_sender_connects_only_to_checked_addresses() -> None:
+    sender = WebhookSender(2.0, allow_loopback=True, allowed_networks=[])
+    try:
+        # Straight through the client, without the check that pins the target: no connection is made.
+        with pytest.raises(httpx.ConnectError, match="no checked address"):
+            await sender._client.post("http://127.0.0.1:9/hook", content=b"{}")
+    finally:
+        await sender.close()
