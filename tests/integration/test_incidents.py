@@ -186,7 +186,9 @@ async def test_answer_once_then_redraft_the_rest(api: Api) -> None:
             assert draft["sources"][0]["kind"] == "past_answer"
             assert answer in draft["text"], draft["text"]
         else:
-            assert draft["sources"] == [] and "no_knowledge" in draft["flags"], (post["text"], draft)
+            # nothing cleared the threshold: an honest holding draft that still shows what came close
+            assert "no_knowledge" in draft["flags"], (post["text"], draft)
+            assert all(s["score"] < min_score for s in draft["sources"]), (post["text"], draft)
     assert cited >= (len(ids) - 2) / 2, f"{cited} of {len(ids) - 2} redrafts rest on the approved answer"
     kept = (await api.client.get(f"/v1/posts/{ids[1]}", headers=agent)).json()
     assert kept["draft"]["text"] == "Hi! Sorry about the login trouble." and kept["draft"]["generation"] == 1
