@@ -185,9 +185,8 @@ async def test_every_route_in_the_app_checks_key_role_and_brand(api: Api) -> Non
             cells += 1
             response = await call(api, world, key, rule, world["keys"][(role, "shop")])
             if response.status_code not in rule.ok:
-                failures.append(
-                    f"{key} as {role}@shop: expected {rule.ok}, got {response.status_code} {response.text[:200]}"
-                )
+                got = f"{response.status_code} {response.text[:200]}"
+                failures.append(f"{key} as {role}@shop: expected {rule.ok}, got {got}")
     for path in sorted(r.split(" ", 1)[1] for r in unguarded if r.startswith("GET ")):
         if "{" in path:
             continue
