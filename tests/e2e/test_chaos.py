@@ -44,7 +44,7 @@ POSTS = int(os.environ.get("CHAOS_POSTS", "200"))
 APPROVALS = int(os.environ.get("CHAOS_APPROVALS", "100"))
 SEED = int(os.environ.get("CHAOS_SEED", "12"))
 KILLS = max(3, POSTS // 100)  # worker kills in the posts test
-RESTART_S = 300  # a restart loads the embedding model: slow on a crowded machine
+RESTART_S = 300  # a (re)start loads the embedding model: slow on a crowded machine
 # Short leases, polls and backoffs: a killed worker's job is taken again within seconds.
 FAST = {
     "REPLY_JOB_LEASE_S": "5",
@@ -113,7 +113,8 @@ def test_posts_drafted_exactly_once_through_kills_duplicates_and_model_faults(
             REPLY_QDRANT_PATH=":memory:",
             **FAST,
         )
-        api = ServiceProcess(env, log_path=tmp_path / "api.log").start()
+        api = ServiceProcess(env, log_path=tmp_path / "api.log").start(wait=False)
+        api.wait_ready(RESTART_S)
         worker_env = {**env, "REPLY_WORKERS": "2"}
         workers = [
             ServiceProcess(worker_env, worker=True, log_path=tmp_path / f"worker-{i}.log").start()
@@ -241,7 +242,8 @@ def test_approvals_delivered_once_each_through_receiver_failures_and_service_kil
     started = time.monotonic()
     with WebhookReceiver(fail_rate=0.5, seed=SEED) as receiver:
         env = base_env(tmp_path, database_url, REPLY_WORKERS="2", **FAST)
-        service = ServiceProcess(env, log_path=tmp_path / "service.log").start()
+        service = ServiceProcess(env, log_path=tmp_path / "service.log").start(wait=False)
+        service.wait_ready(RESTART_S)
         tally = {"requests": 0, "retries": 0}
         kills = 0
         killers: list[threading.Thread] = []

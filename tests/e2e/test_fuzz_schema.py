@@ -196,6 +196,7 @@ def test_fuzzing_all_checks_all_roles(db: str, tmp_path: Path, request: pytest.F
             "requests": tally["requests"],
             "statuses": dict(sorted(tally["statuses"].items())),
             "failures": len(tally["failures"]),
+            "operations_without_invalid_inputs": len(tally["no_negative"]),
             "seconds": round(time.monotonic() - started, 1),
         }
         print(json.dumps({"fuzz": figures}))
