@@ -177,7 +177,8 @@ def test_fuzzing_all_checks_all_roles(db: str, tmp_path: Path, request: pytest.F
         },
         log_path=tmp_path / "service.log",
     )
-    service.start()
+    service.start(wait=False)
+    service.wait_ready(300)  # loading the embedding model takes minutes on a crowded machine
     started = time.monotonic()
     try:
         world = seed(service.url)
