@@ -30,6 +30,7 @@ from service.brands.routes import BrandController
 from service.config import Settings
 from service.drafts.routes import DraftController
 from service.errors import DomainError, UnsupportedMediaType
+from service.events import routes as event_routes
 from service.idempotency import IdempotencyMiddleware
 from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
@@ -209,6 +210,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             knowledge_routes.get_document,
             knowledge_routes.delete_document,
             knowledge_routes.search_knowledge,
+            event_routes.list_deliveries,
+            event_routes.replay_delivery,
         ],
     )
     prometheus = PrometheusConfig(app_name="reply_service", prefix="reply_service", group_path=True)

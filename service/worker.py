@@ -156,6 +156,7 @@ class WorkerPool:
                     retry=handler is not None,
                     backoff_base_s=self.runtime.settings.job_backoff_base_s,
                     backoff_cap_s=self.runtime.settings.job_backoff_cap_s,
+                    delay_s=exc.delay_s if isinstance(exc, queue.RetryLater) else None,
                 )
             JOB_RUNS.labels(kind=lease.kind, outcome=status).inc()
             bound.warning("job failed", error=error, status=status)
