@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,10 +86,17 @@ async def get(session: AsyncSession, brand: Brand, document_id: str) -> Document
     return doc
 
 
-async def list_documents(session: AsyncSession, brand: Brand) -> list[Document]:
-    rows = await session.scalars(
-        sa.select(Document).where(Document.brand_id == brand.id).order_by(Document.created_at)
-    )
+async def list_documents(
+    session: AsyncSession, brand: Brand, *, limit: int, after: tuple[datetime, str] | None = None
+) -> list[Document]:
+    """Oldest first, by (created_at, id); `after` is the last (created_at, id) of the previous page."""
+    query = sa.select(Document).where(Document.brand_id == brand.id)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            sa.or_(Document.created_at > at, sa.and_(Document.created_at == at, Document.id > last_id))
+        )
+    rows = await session.scalars(query.order_by(Document.created_at, Document.id).limit(limit))
     return list(rows)
 
 
