@@ -21,7 +21,7 @@ from litestar.plugins.problem_details import (
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.routes import HTTPRoute
 
-from service import input_guard, logs, openapi, ratelimit, readiness
+from service import input_guard, logs, openapi, ratelimit, readiness, shutdown
 from service.adapters.embedder import Embedder
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -148,7 +148,12 @@ async def health() -> dict[str, str]:
 
 @get("/ready", tags=["ops"])
 async def ready(runtime: Runtime, state: State) -> Response[dict[str, Any]]:
-    """200 when every configured part answers (readiness.py); 503 naming the parts that do not."""
+    """200 when every configured part answers (readiness.py); 503 naming the parts that do not, and 503
+    "shutting down" once SIGTERM has arrived (shutdown.py)."""
+    if state.get("draining"):
+        return Response(
+            {"status": "not ready", "checks": {"shutdown": "shutting down"}}, status_code=503
+        )
     checks = await readiness.checks(runtime, state.get("llm_probe"), state.get("redis"))
     ok = all(v.startswith(("ok", "degraded")) for v in checks.values())
     return Response(
@@ -182,6 +187,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         if settings.load_demo_knowledge and settings.demo_dir.is_dir():
             await load_demo_knowledge(runtime, settings.demo_dir)
         pool = WorkerPool(runtime, settings.workers) if settings.workers > 0 else None
+        app.state.pool = pool
         if pool:
             pool.start()
         log.info(
@@ -195,7 +201,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             yield
         finally:
             if pool:
-                await pool.stop()
+                await pool.stop(shutdown.grace_s(settings))  # at once when a SIGTERM drained it already
             await runtime.close()
             if redis_client is not None:
                 await redis_client.aclose()
