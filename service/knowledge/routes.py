@@ -38,17 +38,12 @@ async def upload_document(slug: str, request: Request, runtime: Runtime, princip
     kind = form.get("kind") or None
     if kind not in (None, "faq", "doc"):
         raise InvalidInput("kind must be 'faq' or 'doc'", errors=[{"field": "kind", "message": "faq or doc"}])
-    if "\x00" in (upload.filename or "") or "\x00" in (upload.content_type or ""):
+    if "\x00" in (upload.content_type or ""):
         raise InvalidInput(
-            "the file's name or content type holds a NUL character",
-            errors=[{"field": "file", "message": "NUL character in filename or content type"}],
+            "the file's content type holds a NUL character",
+            errors=[{"field": "file", "message": "NUL character in content type"}],
         )
-    filename = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:500]
-    if not filename:
-        raise InvalidInput(
-            "the uploaded file needs a filename (it names the document; the same name replaces it)",
-            errors=[{"field": "file", "message": "filename missing"}],
-        )
+    filename = service.safe_filename(upload.filename or "")
     data = await upload.read()
     async with runtime.transaction() as session:
         brand = await get_by_slug(session, slug)

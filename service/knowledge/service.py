@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.embedder import Embedder, aencode
 from service.adapters.vectors import VectorPoint, point_id
-from service.errors import InvalidDocument, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.errors import InvalidDocument, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import queue
 from service.knowledge import sparse
 from service.knowledge.chunking import chunk_document
@@ -24,6 +25,30 @@ from service.runtime import Runtime
 from service.text import strip_handles_and_links
 
 EMBED_BATCH = 64
+
+
+MAX_FILENAME_CHARS = 500
+
+
+def safe_filename(raw: str) -> str:
+    """The name an upload is stored under: its last path segment (a client path, `../../etc/passwd`,
+    `C:\\x\\y.txt` or `/abs/name` gives its base name), without control or invisible formatting
+    characters (a right-to-left override can disguise an extension), trimmed. The name is never a path on
+    disk; it names the document (the same name replaces it) and prefixes its source ids. A NUL, or nothing
+    usable left (`..`, `.`, empty), is a 422 naming `file`."""
+    if "\x00" in raw:
+        raise InvalidInput(
+            "the file's name holds a NUL character",
+            errors=[{"field": "file", "message": "NUL character in filename"}],
+        )
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    if name in ("", ".", ".."):
+        raise InvalidInput(
+            "the uploaded file needs a filename (it names the document; the same name replaces it)",
+            errors=[{"field": "file", "message": "filename missing or not a file name"}],
+        )
+    return name[:MAX_FILENAME_CHARS]
 
 
 def to_out(doc: Document) -> DocumentOut:
