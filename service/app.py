@@ -151,9 +151,7 @@ async def ready(runtime: Runtime, state: State) -> Response[dict[str, Any]]:
     """200 when every configured part answers (readiness.py); 503 naming the parts that do not, and 503
     "shutting down" once SIGTERM has arrived (shutdown.py)."""
     if state.get("draining"):
-        return Response(
-            {"status": "not ready", "checks": {"shutdown": "shutting down"}}, status_code=503
-        )
+        return Response({"status": "not ready", "checks": {"shutdown": "shutting down"}}, status_code=503)
     checks = await readiness.checks(runtime, state.get("llm_probe"), state.get("redis"))
     ok = all(v.startswith(("ok", "degraded")) for v in checks.values())
     return Response(

@@ -52,9 +52,13 @@ async def list_for_brand(
         query = query.where(Event.status == status)
     if cursor:
         at, last_id = pagination.decode_cursor(cursor)
-        query = query.where(sa.or_(Event.created_at < at, sa.and_(Event.created_at == at, Event.id < last_id)))
+        query = query.where(
+            sa.or_(Event.created_at < at, sa.and_(Event.created_at == at, Event.id < last_id))
+        )
     rows = list(
-        (await session.scalars(query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1))).all()
+        (
+            await session.scalars(query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1))
+        ).all()
     )
     more = len(rows) > limit
     rows = rows[:limit]

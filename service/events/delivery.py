@@ -119,7 +119,9 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
             # Exponential backoff with full jitter (capped), chosen here so the log shows the next attempt;
             # never past the window's end, so the last attempt falls inside it.
             settings = runtime.settings
-            wait = queue.backoff_s(lease.attempts, base=settings.job_backoff_base_s, cap=settings.job_backoff_cap_s)
+            wait = queue.backoff_s(
+                lease.attempts, base=settings.job_backoff_base_s, cap=settings.job_backoff_cap_s
+            )
             event.next_attempt_at = min(utcnow() + timedelta(seconds=wait), window_end)
             delay = max(0.0, (event.next_attempt_at - utcnow()).total_seconds())
         message = event.last_error or "delivery failed"

@@ -177,7 +177,11 @@ async def fail(
     if final:
         values["finished_at"] = utcnow()
     else:
-        wait = delay_s if delay_s is not None else backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
+        wait = (
+            delay_s
+            if delay_s is not None
+            else backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
+        )
         values["run_at"] = utcnow() + timedelta(seconds=wait)
     await session.execute(sa.update(Job).where(_held(lease)).values(**values))
     return status

@@ -10,17 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e import test_service_process as processes
 from tests.e2e.process import ServiceProcess
-from tests.e2e.test_service_process import (  # noqa: F401  (fixtures)
-    base_env,
-    count_rows,
-    pg_url,
-    poll,
-    send_post,
-    setup_brand,
-    sqlite_url,
-)
+from tests.e2e.test_service_process import base_env, count_rows, poll, send_post, setup_brand
 from tests.fakes.llm_server import FakeLLMServer
+
+# the process tests' database fixtures, shared
+sqlite_url = processes.sqlite_url
+pg_url = processes.pg_url
 
 LEASE_S = 30
 
@@ -72,7 +69,9 @@ def test_sigterm_finishes_the_held_job_and_is_not_ready_meanwhile(tmp_path: Path
     assert took < LEASE_S
     drafts = count_rows(sqlite_url, f"SELECT count(*) FROM drafts WHERE post_id = '{post_id}'")
     assert drafts == [(1,)]
-    assert count_rows(sqlite_url, "SELECT status, attempts FROM jobs WHERE kind = 'draft_post'") == [("done", 1)]
+    assert count_rows(sqlite_url, "SELECT status, attempts FROM jobs WHERE kind = 'draft_post'") == [
+        ("done", 1)
+    ]
     assert count_rows(sqlite_url, f"SELECT status FROM posts WHERE id = '{post_id}'") == [("drafted",)]
 
 
@@ -107,12 +106,15 @@ def test_sigterm_past_the_grace_releases_the_job_for_the_next_worker(
                 assert code == 0 and took < LEASE_S
                 # released, not left running under a lease: the next worker may take it right away
                 held = count_rows(
-                    database_url, "SELECT status, attempts, locked_by, lease_until FROM jobs WHERE kind = 'draft_post'"
+                    database_url,
+                    "SELECT status, attempts, locked_by, lease_until FROM jobs WHERE kind = 'draft_post'",
                 )
                 assert held == [("queued", 0, None, None)]
                 llm.set_delay(0)
                 second.start()
-                post = poll(client, f"/v1/posts/{post_id}", integration, lambda p: p["status"] == "drafted", 120)
+                post = poll(
+                    client, f"/v1/posts/{post_id}", integration, lambda p: p["status"] == "drafted", 120
+                )
                 assert post["draft"]["generation"] == 1
         finally:
             second.stop()

@@ -75,7 +75,9 @@ async def test_gone_fails_and_disables_then_a_replay_resends_the_same_webhook_id
     event_id = await _emit(api, "p1")
     await _run_all(api)
     [failed] = (await _deliveries(api, "?status=failed"))["items"]
-    assert failed["id"] == event_id and failed["last_status_code"] == 410 and failed["next_attempt_at"] is None
+    assert (
+        failed["id"] == event_id and failed["last_status_code"] == 410 and failed["next_attempt_at"] is None
+    )
     assert (await api.client.get("/v1/brands/shop", headers=api.admin)).json()["webhook"]["enabled"] is False
 
     # the endpoint is disabled: a replay would only be skipped, so it is refused until it is set again
@@ -121,7 +123,9 @@ async def test_a_replay_gets_a_fresh_retry_window(make_client: Any, receiver: We
     assert row["status"] == "pending" and row["last_status_code"] == 500  # retried, not given up at once
 
 
-async def test_deliveries_page_with_a_cursor_and_cap_the_limit(make_client: Any, receiver: WebhookReceiver) -> None:
+async def test_deliveries_page_with_a_cursor_and_cap_the_limit(
+    make_client: Any, receiver: WebhookReceiver
+) -> None:
     api = await make_client(workers=0)
     await api.brand("shop", webhook={"url": receiver.url})
     ids = [await _emit(api, f"p{i}") for i in range(5)]

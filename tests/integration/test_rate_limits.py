@@ -80,7 +80,9 @@ async def redis_url() -> str:
 async def test_two_replicas_share_the_count_in_redis(make_client: Any, redis_url: str) -> None:
     # two app instances on one database, as two replicas behind a load balancer (each its own Qdrant)
     first = await make_client(workers=0, rate_limit_per_minute=6, redis_url=redis_url, qdrant_path=":memory:")
-    second = await make_client(workers=0, rate_limit_per_minute=6, redis_url=redis_url, qdrant_path=":memory:")
+    second = await make_client(
+        workers=0, rate_limit_per_minute=6, redis_url=redis_url, qdrant_path=":memory:"
+    )
     await first.brand("shop")
     agent = await first.key("agent", ["shop"])
     assert (await first.client.get("/ready")).json()["checks"]["redis"] == "ok"

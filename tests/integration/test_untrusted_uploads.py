@@ -165,7 +165,10 @@ async def test_invalid_utf8_and_control_characters(api: Api) -> None:
     await api.brand("shop")
     integration = await api.key("integration", ["shop"])
     # a JSON body that is not UTF-8 is malformed: 400, not a 500
-    raw = b'{"brand": "shop", "channel": "twitter", "external_id": "u1", "text": "caf\xe9 \xff", "author": {"handle": "a"}}'
+    raw = (
+        b'{"brand": "shop", "channel": "twitter", "external_id": "u1", '
+        b'"text": "caf\xe9 \xff", "author": {"handle": "a"}}'
+    )
     response = await api.client.post(
         "/v1/posts", content=raw, headers={**integration, "content-type": "application/json"}
     )
@@ -180,7 +183,13 @@ async def test_invalid_utf8_and_control_characters(api: Api) -> None:
     text = "where is my order?\x1b[2J\x07\r\nplease help"
     post = await api.client.post(
         "/v1/posts",
-        json={"brand": "shop", "channel": "twitter", "external_id": "u2", "text": text, "author": {"handle": "a"}},
+        json={
+            "brand": "shop",
+            "channel": "twitter",
+            "external_id": "u2",
+            "text": text,
+            "author": {"handle": "a"},
+        },
         headers=integration,
     )
     assert post.status_code == 202, post.text
