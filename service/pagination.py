@@ -31,7 +31,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, row_id = raw.split("|", 1)
         parsed = datetime.fromisoformat(at)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC)  # year 9999 at -05:00 overflows here, not in the database
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidInput(
             "cursor is not one this service gave out; pass back `next_cursor` as it came",
             errors=[{"field": "cursor", "message": "invalid cursor"}],

@@ -3,6 +3,7 @@ with a cursor) and replay one with the same webhook-id; other brands' keys and o
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -175,3 +176,14 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
         assert len(set(values)) > 300  # jittered, not one fixed wait
         assert max(values) > bound * 0.9  # and it reaches up to the bound
     assert max(samples[4]) < 8.0 < max(samples[8])  # the bound doubles per attempt until the cap
+
+
+async def test_forged_cursors_are_422_not_500(api: Any) -> None:
+    await api.brand("shop")
+    forged = ["9999-12-31T23:59:59-05:00|x", "2026-01-01T00:00:00|x", "no-bar", "2026-01-01T00:00:00+00:00|"]
+    for raw in forged:
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode()
+        for path in ("/v1/brands/shop/deliveries", "/v1/brands/shop/documents"):
+            response = await api.client.get(f"{path}?cursor={cursor}", headers=api.admin)
+            assert response.status_code == 422, (raw, path, response.text)
+            assert "cursor" in {e["field"] for e in response.json()["errors"]}
