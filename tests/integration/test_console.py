@@ -1,0 +1,130 @@
+"""The console over HTTP (the app from its factory): sign-in, CSRF, roles, security headers, and the
+review actions going through the same service functions as the API. The browser test is
+tests/e2e/test_console.py."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_KEY, Api
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    page = await client.get("/console/login")
+    assert page.status_code == 200
+    return await client.post("/console/login", data={"key": key, "_csrf_token": csrf(page.text)})
+
+
+async def agent_key(api: Api) -> str:
+    response = await api.client.post(
+        "/v1/api-keys", json={"name": "agent", "role": "agent", "brands": ["shop"]}, headers=api.admin
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+async def test_sign_in_security_headers_and_roles(api: Api) -> None:
+    await api.brand("shop")
+    client = api.client
+    login = await client.get("/console/login")
+    headers = login.headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    static = await client.get("/console/static/console.js")
+    assert static.status_code == 200 and static.headers["x-frame-options"] == "DENY"
+
+    # not signed in: pages send the browser to the login
+    assert (await client.get("/console/queue")).headers["location"].endswith("/console/login")
+
+    bad = await sign_in(client, "rk_not-a-key")
+    assert bad.status_code == 401 and "Unknown or revoked key" in bad.text
+    integration = await api.key("integration", ["shop"])
+    refused = await sign_in(client, integration["Authorization"].split()[1])
+    assert refused.status_code == 403
+
+    agent = await agent_key(api)
+    ok = await sign_in(client, agent)
+    assert ok.status_code == 303, ok.text
+    cookie = next(c for c in ok.headers.get_list("set-cookie") if c.startswith("console_session="))
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "Path=/console" in cookie
+    assert agent not in cookie  # the key's secret never travels in the cookie
+    queue = await client.get("/console/queue")
+    assert queue.status_code == 200 and "shop" in queue.text
+    # an agent is refused on the admin pages, and sees no link to them
+    assert "/console/knowledge" not in queue.text
+    assert (await client.get("/console/knowledge")).status_code == 403
+    assert (await client.get("/console/brand")).status_code == 403
+    token = csrf(queue.text)
+    upload = await client.post(
+        "/console/knowledge/shop/upload", files={"file": ("f.md", b"# x")}, data={"_csrf_token": token}
+    )
+    assert upload.status_code == 403
+
+    # signed out, the old cookie is gone and the pages are closed again
+    out = await client.post("/console/logout", data={"_csrf_token": token})
+    assert out.status_code == 303
+    assert (await client.get("/console/queue")).status_code == 303
+
+
+async def test_post_without_csrf_token_is_refused(api: Api) -> None:
+    await api.brand("shop")
+    client = api.client
+    assert (await sign_in(client, ADMIN_KEY)).status_code == 303
+    page = await client.get("/console/brand?brand=shop")
+    assert page.status_code == 200
+    body: dict[str, Any] = {"name": "Evil", "language": "en", "timezone": "Europe/Berlin"}
+    refused = await client.post("/console/brand/shop", data=body)
+    assert refused.status_code == 403
+    wrong = await client.post("/console/brand/shop", data={**body, "_csrf_token": "x" * 40})
+    assert wrong.status_code == 403
+    assert (await client.get("/v1/brands/shop", headers=api.admin)).json()["name"] == "Shop"
+    # a sign-in form is no exception (login CSRF)
+    assert (await client.post("/console/login", data={"key": ADMIN_KEY})).status_code == 403
+    # with the token the same change goes through, by the API's rules
+    saved = await client.post("/console/brand/shop", data={**body, "_csrf_token": csrf(page.text)})
+    assert saved.status_code == 303, saved.text
+    assert (await client.get("/v1/brands/shop", headers=api.admin)).json()["name"] == "Evil"
+
+
+async def test_brand_form_errors_name_the_field(api: Api) -> None:
+    await api.brand("shop")
+    client = api.client
+    await sign_in(client, ADMIN_KEY)
+    token = csrf((await client.get("/console/brand?brand=shop")).text)
+    base = {"name": "Shop", "language": "en", "timezone": "Europe/Berlin", "_csrf_token": token}
+    bad_json = await client.post("/console/brand/shop", data={**base, "channels": "{not json"})
+    assert bad_json.status_code == 422 and "channels" in bad_json.text
+    bad_zone = await client.post("/console/brand/shop", data={**base, "timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 422 and "timezone" in bad_zone.text
+    meta = await client.post("/console/brand/shop", data={**base, "webhook_url": "http://169.254.169.254/x"})
+    assert meta.status_code == 422
+    hook = await client.post("/console/brand/shop", data={**base, "webhook_url": "http://127.0.0.1:9/hooks"})
+    assert hook.status_code == 200 and re.search(r'id="webhook-secret">whsec_', hook.text)
+
+
+async def test_language_follows_the_browser_and_the_switch(api: Api) -> None:
+    client = api.client
+    german = await client.get("/console/login", headers={"accept-language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert "Anmelden" in german.text and '<html lang="de">' in german.text
+    switched = await client.post(
+        "/console/language", data={"language": "en", "back": "/console/login", "_csrf_token": csrf(german.text)}
+    )
+    assert switched.status_code == 303 and switched.headers["location"] == "/console/login"
+    english = await client.get("/console/login", headers={"accept-language": "de"})
+    assert "Sign in" in english.text
+    away = await client.post(
+        "/console/language", data={"language": "de", "back": "//evil.example/", "_csrf_token": csrf(english.text)}
+    )
+    assert away.headers["location"] == "/console/"
