@@ -204,8 +204,7 @@ async def save_brand(
             runtime,
             "brand.html",
             brand=slug,
-            out=out,
-            priorities=PRIORITIES,
             notice="settings_saved",
+            **_shown(out),
         )
     return redirect("/brand", brand=slug, notice="settings_saved")

@@ -79,9 +79,12 @@ def base_context(request: Request[Any, Any, Any], principal: Principal | None) -
         "lang": t.language,
         "languages": i18n.LANGUAGES,
         "principal": principal,
+        "brands": [],
         "nav": [e for e in NAV if principal is not None and principal.role in e.roles],
         "path": request.url.path,
         "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        # what some pages show, absent unless a handler passes it
+        **dict.fromkeys(("brand", "notice", "count", "error", "theirs", "yours", "form")),
     }
 
 

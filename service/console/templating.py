@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment
+from jinja2 import Environment, StrictUndefined
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
@@ -22,6 +22,7 @@ def compact(number: object) -> str:
 def _configure(engine: JinjaTemplateEngine) -> None:
     env: Environment = engine.engine
     env.filters["compact"] = compact
+    env.undefined = StrictUndefined  # a name a page forgot to pass is an error, not an empty string
     env.trim_blocks = True
     env.lstrip_blocks = True
 

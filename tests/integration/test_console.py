@@ -119,12 +119,50 @@ async def test_language_follows_the_browser_and_the_switch(api: Api) -> None:
     german = await client.get("/console/login", headers={"accept-language": "de-DE,de;q=0.9,en;q=0.5"})
     assert "Anmelden" in german.text and '<html lang="de">' in german.text
     switched = await client.post(
-        "/console/language", data={"language": "en", "back": "/console/login", "_csrf_token": csrf(german.text)}
+        "/console/language",
+        data={"language": "en", "back": "/console/login", "_csrf_token": csrf(german.text)},
     )
     assert switched.status_code == 303 and switched.headers["location"] == "/console/login"
     english = await client.get("/console/login", headers={"accept-language": "de"})
     assert "Sign in" in english.text
     away = await client.post(
-        "/console/language", data={"language": "de", "back": "//evil.example/", "_csrf_token": csrf(english.text)}
+        "/console/language",
+        data={"language": "de", "back": "//evil.example/", "_csrf_token": csrf(english.text)},
     )
     assert away.headers["location"] == "/console/"
+
+
+async def test_review_actions_use_the_draft_version(api: Api, receiver: Any) -> None:
+    await api.brand("shop", webhook={"url": receiver.url})
+    integration = await api.key("integration", ["shop"])
+    post_id = await api.send_post(integration, "e1", "Do you ship to Norway?")
+    await api.wait_post(post_id, integration)
+    client = api.client
+    await sign_in(client, await agent_key(api))
+    page = await client.get(f"/console/posts/{post_id}")
+    assert page.status_code == 200, page.text
+    token = csrf(page.text)
+    draft_id = re.search(r"/console/drafts/([0-9a-f]+)/save", page.text).group(1)  # type: ignore[union-attr]
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+    saved = await client.post(
+        f"/console/drafts/{draft_id}/save",
+        data={"text": "Yes,\r\nwe do.", "version": version, "_csrf_token": token},
+    )
+    assert saved.status_code == 303, saved.text
+    reloaded = await client.get(saved.headers["location"])
+    assert "Draft saved." in reloaded.text and ">Yes,\nwe do.</textarea>" in reloaded.text
+    stale = await client.post(
+        f"/console/drafts/{draft_id}/approve", data={"text": "Mine", "version": version, "_csrf_token": token}
+    )
+    assert stale.status_code == 409 and "Yes,\nwe do." in stale.text
+    empty = await client.post(
+        f"/console/drafts/{draft_id}/approve", data={"text": "  ", "version": "2", "_csrf_token": token}
+    )
+    assert empty.status_code == 422 and "text must not be empty" in empty.text
+    approved = await client.post(
+        f"/console/drafts/{draft_id}/approve",
+        data={"text": "Yes, we do!", "version": "2", "_csrf_token": token},
+    )
+    assert approved.status_code == 303, approved.text
+    draft = (await client.get(f"/v1/posts/{post_id}", headers=integration)).json()["draft"]
+    assert draft["status"] == "approved" and draft["text"] == "Yes, we do!"
