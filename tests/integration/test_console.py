@@ -166,3 +166,121 @@ async def test_review_actions_use_the_draft_version(api: Api, receiver: Any) -> 
     assert approved.status_code == 303, approved.text
     draft = (await client.get(f"/v1/posts/{post_id}", headers=integration)).json()["draft"]
     assert draft["status"] == "approved" and draft["text"] == "Yes, we do!"
+
+
+def _draft_id(html: str) -> str:
+    match = re.search(r"/console/drafts/([0-9a-f]+)/save", html)
+    assert match, html[:300]
+    return match.group(1)
+
+
+async def test_reject_regenerate_and_brand_scope(api: Api) -> None:
+    await api.brand("shop")
+    await api.brand("other")
+    integration = await api.key("integration", ["shop"])
+    first = await api.send_post(integration, "e1", "Do you ship to Norway?")
+    second = await api.send_post(integration, "e2", "How do I reset my password?")
+    for post_id in (first, second):
+        await api.wait_post(post_id, integration)
+    client = api.client
+    await sign_in(client, await agent_key(api))
+    page = await client.get(f"/console/posts/{first}")
+    token = csrf(page.text)
+
+    # reject: the reason is required, as the API requires it
+    no_reason = await client.post(
+        f"/console/drafts/{_draft_id(page.text)}/reject", data={"_csrf_token": token}
+    )
+    assert no_reason.status_code == 422 and "reason" in no_reason.text
+    rejected = await client.post(
+        f"/console/drafts/{_draft_id(page.text)}/reject", data={"reason": "off topic", "_csrf_token": token}
+    )
+    assert rejected.status_code == 303 and "notice=rejected" in rejected.headers["location"]
+    assert (await client.get(f"/v1/posts/{first}", headers=integration)).json()["status"] == "rejected"
+
+    # regenerate with an instruction: the page waits (htmx polls /ready) until the new draft is there
+    page = await client.get(f"/console/posts/{second}")
+    regen = await client.post(
+        f"/console/drafts/{_draft_id(page.text)}/regenerate",
+        data={"instruction": "shorter", "version": "1", "_csrf_token": token},
+    )
+    assert regen.status_code == 303
+    waiting = await client.get(regen.headers["location"])
+    assert waiting.status_code == 200
+    post = await api.poll(
+        f"/v1/posts/{second}", integration, lambda p: p["draft"] and p["draft"]["generation"] == 2, 30
+    )
+    assert post["draft"]["instruction"] == "shorter"
+    ready = await client.get(f"/console/posts/{second}/ready")
+    assert ready.headers.get("hx-refresh") == "true"
+
+    # the agent key is scoped to shop: other's pages and another brand's queue are refused
+    assert (await client.get("/console/queue?brand=other")).status_code == 403
+    other_integration = await api.key("integration", ["other"])
+    body = {
+        "brand": "other",
+        "channel": "twitter",
+        "external_id": "o1",
+        "text": "hi?",
+        "author": {"handle": "o"},
+    }
+    foreign = (await client.post("/v1/posts", json=body, headers=other_integration)).json()["id"]
+    assert (await client.get(f"/console/posts/{foreign}")).status_code == 403
+    assert (await client.get("/console/posts/nope")).status_code == 404
+
+
+async def test_a_revoked_key_ends_its_session(api: Api) -> None:
+    import sqlalchemy as sa
+
+    from service.models import ApiKey, utcnow
+
+    await api.brand("shop")
+    client = api.client
+    await sign_in(client, await agent_key(api))
+    assert (await client.get("/console/queue")).status_code == 200
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.transaction() as session:
+        await session.execute(sa.update(ApiKey).where(ApiKey.role == "agent").values(revoked_at=utcnow()))
+    assert (await client.get("/console/queue")).headers["location"] == "/console/login"
+
+
+async def test_replicas_with_the_same_secret_share_sessions(make_client: Any) -> None:
+    one = await make_client(console_secret="s" * 32, qdrant_path=":memory:")
+    two = await make_client(console_secret="s" * 32, qdrant_path=":memory:", workers=0)
+    three = await make_client(console_secret="t" * 32, qdrant_path=":memory:", workers=0)
+    assert (await sign_in(one.client, ADMIN_KEY)).status_code == 303
+    cookies = {c.name: c.value for c in one.client.cookies.jar}
+    assert (await two.client.get("/console/brand", cookies=cookies)).status_code == 200
+    # another secret cannot read the cookie: signed out, not an error
+    refused = await three.client.get("/console/brand", cookies=cookies)
+    assert refused.status_code == 303 and refused.headers["location"] == "/console/login"
+
+
+async def test_knowledge_upload_replace_and_delete(api: Api) -> None:
+    await api.brand("shop")
+    client = api.client
+    await sign_in(client, ADMIN_KEY)
+    token = csrf((await client.get("/console/knowledge?brand=shop")).text)
+    for text in (b"# Returns\n\nFree within 30 days.", b"# Returns\n\nFree within 60 days."):
+        sent = await client.post(
+            "/console/knowledge/shop/upload",
+            files={"file": ("returns.md", text)},
+            data={"_csrf_token": token},
+        )
+        assert sent.status_code == 303, sent.text
+    [doc] = (await client.get("/v1/brands/shop/documents", headers=api.admin)).json()["items"]
+    assert doc["version"] == 2  # the same name replaced the first upload
+    await api.wait_document("shop", doc["id"])
+    row = await client.get(f"/console/knowledge/shop/documents/{doc['id']}/row")
+    assert "doc-ready" in row.text and "hx-get" not in row.text  # a ready row stops polling
+    found = await client.get("/console/knowledge?brand=shop&q=How long can I return things?")
+    assert "60 days" in found.text and "30 days" not in found.text
+    no_file = await client.post(
+        "/console/knowledge/shop/upload", files={"kind": (None, "faq")}, data={"_csrf_token": token}
+    )
+    assert no_file.status_code == 422 and "file" in no_file.text
+    gone = await client.post(
+        f"/console/knowledge/shop/documents/{doc['id']}/delete", data={"_csrf_token": token}
+    )
+    assert gone.status_code == 303
+    assert (await client.get("/v1/brands/shop/documents", headers=api.admin)).json()["items"] == []
