@@ -16,7 +16,9 @@ from service.brands import service as brands
 from service.brands.schemas import BrandOut, BrandPatch
 from service.console.pages import action, form_values, page, pick_brand, redirect, render
 from service.console.review import notice, valid
-from service.errors import DomainError, InvalidInput
+from service.errors import Conflict, DomainError, InvalidInput
+from service.events import schemas as events
+from service.events.outbox import emit
 from service.jobs import queue
 from service.knowledge import retrieval
 from service.knowledge import service as knowledge
@@ -208,3 +210,15 @@ async def save_brand(
             **_shown(out),
         )
     return redirect("/brand", brand=slug, notice="settings_saved")
+
+
+@action("/brand/{slug:str}/test-webhook", roles=ADMIN)
+async def test_webhook(runtime: Runtime, principal: Principal, slug: str) -> Redirect:
+    """Send a signed `webhook.test` event (no post, no reply) through the outbox, as every event goes."""
+    principal.ensure_brand(slug)
+    async with runtime.transaction() as session:
+        row = await brands.get_by_slug(session, slug)
+        if emit(session, row, "webhook.test", events.webhook_test(row, principal.key_id)) is None:
+            raise Conflict("this brand has no webhook (or it was disabled by a 410): set its URL first")
+    queue.notify()
+    return redirect("/brand", brand=slug, notice="webhook_test_sent")

@@ -4,6 +4,7 @@ tests/e2e/test_console.py."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -284,3 +285,29 @@ async def test_knowledge_upload_replace_and_delete(api: Api) -> None:
     )
     assert gone.status_code == 303
     assert (await client.get("/v1/brands/shop/documents", headers=api.admin)).json()["items"] == []
+
+
+async def test_webhook_test_send_carries_no_reply(api: Api, receiver: Any) -> None:
+    from tests.fakes.receiver import verified
+
+    created = await api.brand("shop", webhook={"url": receiver.url})
+    client = api.client
+    await sign_in(client, ADMIN_KEY)
+    page = await client.get("/console/brand?brand=shop")
+    assert 'id="test-webhook"' in page.text
+    sent = await client.post("/console/brand/shop/test-webhook", data={"_csrf_token": csrf(page.text)})
+    assert sent.status_code == 303 and "notice=webhook_test_sent" in sent.headers["location"]
+    [delivery] = await receiver.wait_for_async(1)
+    event = verified(created["webhook"]["secret"], delivery)
+    assert event["type"] == "webhook.test"
+    assert event["data"] == {
+        "post_id": None,
+        "brand": "shop",
+        "test": True,
+        "sent_by": event["data"]["sent_by"],
+    }
+    assert "text" not in json.dumps(event["data"])
+
+    await api.brand("bare")
+    no_hook = await client.post("/console/brand/bare/test-webhook", data={"_csrf_token": csrf(page.text)})
+    assert no_hook.status_code == 409 and "no webhook" in no_hook.text
