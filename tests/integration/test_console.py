@@ -311,3 +311,43 @@ async def test_webhook_test_send_carries_no_reply(api: Api, receiver: Any) -> No
     await api.brand("bare")
     no_hook = await client.post("/console/brand/bare/test-webhook", data={"_csrf_token": csrf(page.text)})
     assert no_hook.status_code == 409 and "no webhook" in no_hook.text
+
+
+async def test_an_incident_is_answered_once_from_its_post(api: Api) -> None:
+    from collections import Counter
+
+    from tests.integration.incident_posts import OUTAGE_EN
+
+    await api.brand("shop")
+    integration = await api.key("integration", ["shop"])
+    ids = [
+        await api.send_post(integration, f"o-{i}", OUTAGE_EN[i], author={"handle": f"o{i}"}) for i in range(6)
+    ]
+    posts = [await api.wait_post(pid, integration) for pid in ids]
+    [(incident_id, size)] = Counter(p["incident_id"] for p in posts if p["incident_id"]).most_common(1)
+    assert size >= 3
+    members = [p["id"] for p in posts if p["incident_id"] == incident_id]
+    client = api.client
+    await sign_in(client, await agent_key(api))
+    page = await client.get(f"/console/posts/{members[0]}")
+    assert f"/console/incidents/{incident_id}/redraft" in page.text
+    queue = await client.get("/console/queue?brand=shop")
+    assert queue.text.count('class="badge incident"') == size
+    redraft = await client.post(
+        f"/console/incidents/{incident_id}/redraft",
+        data={
+            "instruction": "mention the status page",
+            "post_id": members[0],
+            "_csrf_token": csrf(page.text),
+        },
+    )
+    assert redraft.status_code == 303
+    assert (
+        f"/console/posts/{members[0]}" in redraft.headers["location"]
+        and f"count={size}" in redraft.headers["location"]
+    )
+    for pid in members:
+        post = await api.poll(
+            f"/v1/posts/{pid}", integration, lambda p: p["draft"] and p["draft"]["generation"] == 2, 30
+        )
+        assert post["draft"]["instruction"] == "mention the status page"
