@@ -114,11 +114,15 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # pages hold a CSRF token and customer data: not cached; the static files may be
+        static = str(scope.get("path", "")).startswith(PATH + "/static/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders.from_message(message)
                 for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                    if not (static and name == "cache-control"):
+                        headers[name] = value
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -43,8 +43,10 @@ async def test_sign_in_security_headers_and_roles(api: Api) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "same-origin"
+    assert headers["cache-control"] == "no-store"
     static = await client.get("/console/static/console.js")
     assert static.status_code == 200 and static.headers["x-frame-options"] == "DENY"
+    assert "no-store" not in static.headers.get("cache-control", "")
 
     # not signed in: pages send the browser to the login
     assert (await client.get("/console/queue")).headers["location"].endswith("/console/login")
