@@ -130,6 +130,16 @@ class Settings(BaseSettings):
         default_factory=packaged_prompts_dir, description="Jinja templates; default: the packaged prompts/"
     )
 
+    console_secret: str | None = Field(
+        default=None,
+        description="encrypts and signs the console's session and CSRF cookies; every replica needs the "
+        "same one. Unset: one is generated once and kept in data_dir/console_secret",
+    )
+    console_secure_cookie: bool = Field(
+        default=False, description="console cookies only over https (set behind a TLS proxy)"
+    )
+    console_session_hours: float = Field(default=8.0, description="how long a console login lasts")
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -200,6 +210,10 @@ class Settings(BaseSettings):
             raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
         if self.retention_jobs_days < 0 or self.retention_events_days < 0:
             raise ValueError("REPLY_RETENTION_JOBS_DAYS and REPLY_RETENTION_EVENTS_DAYS must not be negative")
+        if self.console_session_hours <= 0:
+            raise ValueError("REPLY_CONSOLE_SESSION_HOURS must be positive")
+        if self.console_secret is not None and len(self.console_secret) < 16:
+            raise ValueError("REPLY_CONSOLE_SECRET must have 16 characters or more (openssl rand -hex 32)")
         if not self.prompts_dir.is_dir():
             raise ValueError(f"REPLY_PROMPTS_DIR={self.prompts_dir} is not a folder of prompt templates")
         return self

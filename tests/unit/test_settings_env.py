@@ -70,6 +70,9 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_RETENTION_JOBS_DAYS": ("3", "retention_jobs_days", 3.0),
     "REPLY_RETENTION_EVENTS_DAYS": ("14", "retention_events_days", 14.0),
     "REPLY_PROMPTS_DIR": (str(PROMPTS), "prompts_dir", PROMPTS),
+    "REPLY_CONSOLE_SECRET": ("c" * 32, "console_secret", "c" * 32),
+    "REPLY_CONSOLE_SECURE_COOKIE": ("true", "console_secure_cookie", True),
+    "REPLY_CONSOLE_SESSION_HOURS": ("12", "console_session_hours", 12.0),
     "REPLY_LOG_LEVEL": ("DEBUG", "log_level", "DEBUG"),
     "REPLY_LOG_JSON": ("false", "log_json", False),
 }
