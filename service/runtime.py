@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service import db
+from service.adapters import batching
 from service.adapters.embedder import Embedder, load_embedder
 from service.adapters.llm import LLMClient
 from service.adapters.vectors import DENSE, MULTILINGUAL, VectorStore
@@ -52,6 +53,7 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings)
     await db.run_migrations(engine, settings)
+    batching.configure(max_wait_s=settings.embed_batch_wait_ms / 1000, max_batch=settings.embed_batch_size)
     embedder = embedder or load_embedder(settings.embedding_model)
     retrieval_models = {DENSE: embedder}
     if settings.multilingual_embedding_model:
