@@ -195,7 +195,9 @@ class Settings(BaseSettings):
                 "REPLY_DB_POOL_TIMEOUT_S positive"
             )
         if not 0 <= self.embed_batch_wait_ms <= 10 or self.embed_batch_size < 1:
-            raise ValueError("REPLY_EMBED_BATCH_WAIT_MS lies between 0 and 10, REPLY_EMBED_BATCH_SIZE is at least 1")
+            raise ValueError(
+                "REPLY_EMBED_BATCH_WAIT_MS lies between 0 and 10, REPLY_EMBED_BATCH_SIZE is at least 1"
+            )
         if self.retention_interval_s <= 0:
             raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
         if self.retention_jobs_days < 0 or self.retention_events_days < 0:

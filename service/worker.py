@@ -52,14 +52,19 @@ class WorkerPool:
         self.runtime = runtime
         self.concurrency = concurrency
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._wake = asyncio.Event()
+        # one per worker task, all set by a wake-up: none is lost to another worker clearing it
+        self._wakes = [asyncio.Event() for _ in range(concurrency)]
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def _wake_all(self) -> None:
+        for wake in self._wakes:
+            wake.set()
+
     def _on_enqueue(self) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._wake_all)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -69,11 +74,13 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._report_metrics(), name="worker-metrics"))
         self._tasks.append(asyncio.create_task(schedule_purge(self.runtime), name="retention-schedule"))
+        if self.runtime.engine.dialect.name == "postgresql":
+            self._tasks.append(asyncio.create_task(self._listen(), name="worker-listen"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Finish the jobs in hand (up to `grace_s`); a job cut off is taken again when its lease ends."""
         self._stopping.set()
-        self._wake.set()
+        self._wake_all()
         queue.remove_listener(self._on_enqueue)
         if not self._tasks:
             return
@@ -97,22 +104,61 @@ class WorkerPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_INTERVAL_S)
 
+    async def _listen(self) -> None:
+        """LISTEN for jobs enqueued by other processes (the jobs table's NOTIFY trigger, migration 0009) on
+        one connection of the pool; polling stays as the fallback, and while the connection is down."""
+        retry_s = max(1.0, self.runtime.settings.job_poll_s)
+        while not self._stopping.is_set():
+            try:
+                await self._listen_once()
+            except Exception:
+                log.warning("job LISTEN connection failed; polling until it is back", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=retry_s)
+
+    async def _listen_once(self) -> None:
+        lost = asyncio.Event()
+
+        def heard(*_: object) -> None:
+            self._wake_all()
+
+        def closed(*_: object) -> None:
+            lost.set()
+
+        async with self.runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            raw.add_termination_listener(closed)
+            await raw.add_listener(queue.NOTIFY_CHANNEL, heard)
+            self._wake_all()  # jobs enqueued while nobody listened
+            stop = asyncio.ensure_future(self._stopping.wait())
+            gone = asyncio.ensure_future(lost.wait())
+            try:
+                await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                gone.cancel()
+                raw.remove_termination_listener(closed)
+                if not lost.is_set():
+                    await raw.remove_listener(queue.NOTIFY_CHANNEL, heard)
+
     async def run_until_stopped(self) -> None:
         self.start()
         await self._stopping.wait()
 
     async def _run(self, index: int) -> None:
         settings = self.runtime.settings
+        wake = self._wakes[index]
         while not self._stopping.is_set():
+            wake.clear()  # before looking: a job committed after this look sets it again
             try:
                 worked = await self.run_once()
             except Exception:
                 log.exception("worker loop error")
                 worked = False
             if not worked:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=settings.job_poll_s)
+                    await asyncio.wait_for(wake.wait(), timeout=settings.job_poll_s)
 
     async def run_once(self) -> bool:
         """Take and run one job; False when there was none."""

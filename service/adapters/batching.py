@@ -73,7 +73,11 @@ class EmbedBatcher:
     """One per model per process (`batcher_for`); safe to use from several event loops in turn."""
 
     def __init__(
-        self, embedder: Embedder, *, max_wait_s: float = DEFAULT_MAX_WAIT_S, max_batch: int = DEFAULT_MAX_BATCH
+        self,
+        embedder: Embedder,
+        *,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self.embedder = embedder
         self.configure(max_wait_s=max_wait_s, max_batch=max_batch)
