@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import socket
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
+from typing import IO
 
+import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import logs
 from service.events.delivery import deliver_event
@@ -23,9 +28,70 @@ from service.runtime import Runtime
 from service.triage.service import retriage_brand
 
 log = structlog.get_logger("service.worker")
-JOBS = Gauge("reply_service_jobs", "Jobs in the queue table by status", ["status"])
+# Global: the queue table's counts, the same whichever process reads them; only the metrics leader (one
+# process of the deployment, `MetricsLeader`) exposes them, so a sum over replicas is not N times too big.
+JOBS = Gauge("reply_service_jobs", "Jobs in the queue table by status (global: the leader's)", ["status"])
+LEADER = Gauge("reply_service_metrics_leader", "1 on the one process that reports the global job counts")
+# Per process: these add up over replicas.
 JOB_RUNS = Counter("reply_service_job_runs_total", "Jobs run by this process", ["kind", "outcome"])
 METRICS_INTERVAL_S = 5.0
+STATUSES = ("queued", "running", "done", "failed")
+_LEADER_LOCK_ID = zlib.crc32(b"reply-service-metrics-leader")
+
+
+class MetricsLeader:
+    """Which process reports global counts: the holder of a PostgreSQL advisory lock (on a connection it
+    keeps; when that process dies the lock goes with it and another takes over within an interval), or
+    on SQLite, where every process shares the data folder, of an exclusive lock on a file in it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._conn: AsyncConnection | None = None
+        self._file: IO[str] | None = None
+
+    async def holds(self) -> bool:
+        if self.runtime.engine.dialect.name == "postgresql":
+            return await self._holds_advisory_lock()
+        if self._file is None:
+            path = self.runtime.settings.data_dir / "metrics-leader.lock"
+            handle = path.open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._file = handle
+        return True
+
+    async def _holds_advisory_lock(self) -> bool:
+        if self._conn is not None:
+            try:
+                await self._conn.execute(sa.text("SELECT 1"))
+                return True
+            except Exception:  # the connection, and with it the lock, is gone
+                await self.release()
+        conn = await self.runtime.engine.connect()
+        try:
+            got = await conn.scalar(sa.text("SELECT pg_try_advisory_lock(:id)"), {"id": _LEADER_LOCK_ID})
+            await conn.commit()
+        except Exception:
+            await conn.close()
+            raise
+        if not got:
+            await conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()  # a session's advisory locks end with it
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
 
 Handler = Callable[[Runtime, queue.Lease], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
@@ -68,8 +134,6 @@ class WorkerPool:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for status in ("queued", "running", "done", "failed"):
-            JOBS.labels(status=status)  # the series exist from the start, before the first count
         queue.add_listener(self._on_enqueue)
         self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._report_metrics(), name="worker-metrics"))
@@ -92,17 +156,30 @@ class WorkerPool:
                 await task
 
     async def _report_metrics(self) -> None:
-        """Queue depth by status for /metrics: one small GROUP BY every few seconds per process."""
-        while not self._stopping.is_set():
-            try:
-                async with self.runtime.sessionmaker() as session:
-                    counts = await queue.stats(session)
-                for status in ("queued", "running", "done", "failed"):
-                    JOBS.labels(status=status).set(counts.get(status, 0))
-            except Exception:
-                log.warning("could not read job stats")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_INTERVAL_S)
+        """Queue depth by status for /metrics, from the metrics leader only: one small GROUP BY every few
+        seconds in one process of the deployment; the others show no such series."""
+        leader = MetricsLeader(self.runtime)
+        was_leader = False
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if await leader.holds():
+                        async with self.runtime.sessionmaker() as session:
+                            counts = await queue.stats(session)
+                        for status in STATUSES:
+                            JOBS.labels(status=status).set(counts.get(status, 0))
+                        LEADER.set(1)
+                        was_leader = True
+                    elif was_leader:  # lost the lock: another process reports from now on
+                        JOBS.clear()
+                        LEADER.set(0)
+                        was_leader = False
+                except Exception:
+                    log.warning("could not read job stats")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_INTERVAL_S)
+        finally:
+            await leader.release()
 
     async def _listen(self) -> None:
         """LISTEN for jobs enqueued by other processes (the jobs table's NOTIFY trigger, migration 0009) on
