@@ -258,6 +258,7 @@ async def pg_database() -> tuple[str, Any]:
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     faqs, texts = load_data()
     n_single, n_burst = (30, 200) if args.quick else (100, 1000)
+    n_burst = args.burst or n_burst
     single_posts = texts[:n_single]
     burst_posts = [texts[i % len(texts)] for i in range(n_burst)]
 
@@ -320,6 +321,7 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=16, help="in-process workers for the burst")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients sending the burst")
+    parser.add_argument("--burst", type=int, default=None, help="posts in the burst (1,000; --quick 200)")
     args = parser.parse_args()
     for line in asyncio.run(main_async(args)):
         print(json.dumps(line))

