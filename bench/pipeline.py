@@ -269,15 +269,18 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     db_url = None
     if args.db == "postgresql":
         db_url, cleanup = await pg_database()
+    service_ms, rate, statuses = [float("nan")], float("nan"), {}
     try:
-        service_ms = await one_post_at_a_time(faqs, single_posts, db_url)
+        if args.part in ("all", "single"):
+            service_ms = await one_post_at_a_time(faqs, single_posts, db_url)
     finally:
         if cleanup is not None:
             await cleanup(db_url)
     if args.db == "postgresql":
         db_url, cleanup = await pg_database()
     try:
-        rate, statuses = await burst(faqs, burst_posts, db_url, args.workers, args.clients)
+        if args.part in ("all", "burst"):
+            rate, statuses = await burst(faqs, burst_posts, db_url, args.workers, args.clients)
     finally:
         if cleanup is not None:
             await cleanup(db_url)
@@ -321,6 +324,7 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=16, help="in-process workers for the burst")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients sending the burst")
+    parser.add_argument("--part", choices=("all", "single", "burst"), default="all", help="for profiling")
     parser.add_argument("--burst", type=int, default=None, help="posts in the burst (1,000; --quick 200)")
     args = parser.parse_args()
     for line in asyncio.run(main_async(args)):
