@@ -231,6 +231,7 @@ async def burst(
             while await app.settled() < 1:  # noqa: ASYNC110 - the database is what tells
                 await asyncio.sleep(0.05)
             todo = list(enumerate(posts))
+            calls_before = _model_calls()
             started = time.perf_counter()
 
             async def client() -> None:
@@ -242,10 +243,21 @@ async def burst(
             while await app.settled() < len(posts) + 1:  # noqa: ASYNC110 - as above
                 await asyncio.sleep(0.05)
             wall = time.perf_counter() - started
+            calls, texts = (a - b for a, b in zip(_model_calls(), calls_before, strict=True))
             async with app.runtime.sessionmaker() as session:
                 rows = await session.execute(sa.select(Post.status, sa.func.count()).group_by(Post.status))
-                statuses = {str(s): int(c) for s, c in rows}
+                statuses: dict[str, Any] = {str(s): int(c) for s, c in rows}
+            statuses["model_calls"], statuses["texts_per_call"] = int(calls), round(texts / max(calls, 1), 1)
     return len(posts) / wall, statuses
+
+
+def _model_calls() -> tuple[float, float]:
+    """Calls to the service model and texts in them so far (the micro-batcher's histogram)."""
+    from prometheus_client import REGISTRY
+
+    labels = {"model": load_embedder().name}
+    count = REGISTRY.get_sample_value("reply_service_embed_batch_texts_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value("reply_service_embed_batch_texts_sum", labels) or 0.0
 
 
 async def pg_database() -> tuple[str, Any]:
@@ -269,7 +281,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     db_url = None
     if args.db == "postgresql":
         db_url, cleanup = await pg_database()
-    service_ms, rate, statuses = [float("nan")], float("nan"), {}
+    service_ms, rate = [float("nan")], float("nan")
+    statuses: dict[str, Any] = {}
     try:
         if args.part in ("all", "single"):
             service_ms = await one_post_at_a_time(faqs, single_posts, db_url)
