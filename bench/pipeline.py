@@ -260,6 +260,39 @@ def _model_calls() -> tuple[float, float]:
     return count, REGISTRY.get_sample_value("reply_service_embed_batch_texts_sum", labels) or 0.0
 
 
+async def batcher_only(posts: list[str]) -> dict[str, Any]:
+    """The micro-batcher alone, same texts, same process: one text per raw call, one raw batch call, and
+    the same texts as concurrent single-text calls through the batcher (as concurrent jobs make them)."""
+    from service.adapters.embedder import aencode_queries
+
+    embedder = load_embedder()
+    embedder.encode(posts[:4])
+    started = time.perf_counter()
+    for text in posts:
+        embedder.encode([text])
+    one_by_one = len(posts) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    embedder.encode(posts)
+    raw_batch = len(posts) / (time.perf_counter() - started)
+    calls_before = _model_calls()
+    started = time.perf_counter()
+    await asyncio.gather(*(aencode_queries(embedder, [t]) for t in posts))
+    batched = len(posts) / (time.perf_counter() - started)
+    calls, texts = (a - b for a, b in zip(_model_calls(), calls_before, strict=True))
+    return {
+        "bench": "pipeline",
+        "dataset": "batcher",
+        "texts": len(posts),
+        "single_calls_texts_per_s": round(one_by_one, 1),
+        "raw_batch_texts_per_s": round(raw_batch, 1),
+        "batcher_texts_per_s": round(batched, 1),
+        "batcher_vs_raw_batch": round(batched / raw_batch, 3),
+        "batcher_vs_single_calls": round(batched / one_by_one, 2),
+        "batcher_model_calls": int(calls),
+        "texts_per_call": round(texts / max(calls, 1), 1),
+    }
+
+
 async def pg_database() -> tuple[str, Any]:
     from tests.conftest import create_pg_database, drop_pg_database
 
@@ -274,6 +307,10 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     single_posts = texts[:n_single]
     burst_posts = [texts[i % len(texts)] for i in range(n_burst)]
 
+    if args.part == "batcher":
+        line = await batcher_only([clean_text(t, "en") for t in texts[:64]])
+        print(line)
+        return [line]
     floor_ms, raw_batch = floor(faqs, [clean_text(t, "en") for t in burst_posts])
     floor_single = floor_ms[:n_single]
 
@@ -337,7 +374,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=16, help="in-process workers for the burst")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients sending the burst")
-    parser.add_argument("--part", choices=("all", "single", "burst"), default="all", help="for profiling")
+    parts = ("all", "single", "burst", "batcher")
+    parser.add_argument("--part", choices=parts, default="all", help="one part (profiling; batcher alone)")
     parser.add_argument("--burst", type=int, default=None, help="posts in the burst (1,000; --quick 200)")
     args = parser.parse_args()
     for line in asyncio.run(main_async(args)):
