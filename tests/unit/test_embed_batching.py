@@ -81,7 +81,7 @@ async def test_a_lone_call_goes_to_the_model_within_the_wait(model: Embedder) ->
 
     assert [(m, len(b)) for m, b, _ in counting.calls] == [("encode_queries", 1)]
     held = counting.calls[0][2] - started
-    assert 0.009 <= held < 0.010 + 0.05, held  # the timer, not more (50 ms for a busy scheduler)
+    assert 0.009 <= held < 0.010 + 0.1, held  # the timer, not more (100 ms for a busy machine)
     assert done >= counting.calls[0][2]
     np.testing.assert_allclose(row, model.encode_queries(["my train is late again"]), atol=1e-5)
 

@@ -1,7 +1,7 @@
 """posts: the author's handle as an indexed column, a thread index; jobs: NOTIFY on PostgreSQL
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 00:30:00
 
 The repeat-contact check read every post of the brand's last 48 hours to count one author's; it now reads
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
