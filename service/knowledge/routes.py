@@ -6,6 +6,7 @@ from litestar import Request, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 
+from service.audit import service as audit
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.brands.service import get_by_slug
@@ -57,7 +58,16 @@ async def upload_document(slug: str, request: Request, runtime: Runtime, princip
             kind=str(kind) if kind else None,
             max_bytes=runtime.settings.max_upload_bytes,
         )
-        return service.to_out(doc)
+        out = service.to_out(doc)
+        audit.record(
+            session,
+            principal,
+            "upload",
+            f"document:{doc.id}",
+            brand_id=brand.id,
+            after={"filename": doc.filename, "sha256": doc.sha256, "version": doc.version, "kind": doc.kind},
+        )
+        return out
 
 
 @get(BASE + "/documents", guards=allow("admin"), tags=["knowledge"])
@@ -81,7 +91,15 @@ async def delete_document(slug: str, document_id: str, runtime: Runtime, princip
     principal.ensure_brand(slug)
     async with runtime.transaction() as session:
         brand = await get_by_slug(session, slug)
-        await service.delete(session, brand, document_id)
+        doc = await service.delete(session, brand, document_id)
+        audit.record(
+            session,
+            principal,
+            "delete",
+            f"document:{document_id}",
+            brand_id=brand.id,
+            before={"filename": doc.filename, "sha256": doc.sha256, "version": doc.version},
+        )
 
 
 @get(BASE + "/knowledge/search", guards=allow("admin", "agent"), tags=["knowledge"])

@@ -92,11 +92,12 @@ async def list_documents(session: AsyncSession, brand: Brand) -> list[Document]:
     return list(rows)
 
 
-async def delete(session: AsyncSession, brand: Brand, document_id: str) -> None:
+async def delete(session: AsyncSession, brand: Brand, document_id: str) -> Document:
     """The row goes now (searches stop seeing its hits at once); its points go in a durable job."""
     doc = await get(session, brand, document_id)
     await session.delete(doc)
     queue.enqueue(session, "delete_vectors", {"brand_id": brand.id, "document_id": document_id})
+    return doc
 
 
 @dataclass(frozen=True)
@@ -306,4 +307,8 @@ async def learn_answer(runtime: Runtime, lease: queue.Lease) -> None:
     models = runtime.retrieval_models
     await runtime.vectors.upsert(await embed_points(models, items))
     async with runtime.transaction() as session:
+        # An erasure may have deleted the post while we embedded it (after its own vector step): the
+        # points just written must not outlive it.
+        if await session.get(Draft, draft_id) is None:
+            await runtime.vectors.delete(post.brand_id, post_ids=[post.id])
         await queue.complete(session, lease)
