@@ -20,7 +20,10 @@ def packaged_prompts_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REPLY_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a malformed value (a key, a URL with a password) is never echoed in the error
+    model_config = SettingsConfigDict(
+        env_prefix="REPLY_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -61,8 +61,11 @@ class Brand(Base):
     channels: Mapped[JSONDict] = mapped_column(default=dict)
     settings: Mapped[JSONDict] = mapped_column(default=dict)
     webhook_url: Mapped[str | None] = mapped_column(sa.String(2048), default=None)
-    # a Fernet token (service/crypto.py), never the plaintext `whsec_` secret
-    webhook_secret: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    # a Fernet token (service/crypto.py), never the plaintext `whsec_` secret. Text (0007) on PostgreSQL;
+    # SQLite keeps its VARCHAR(200) (it enforces no length, and a rebuild of `brands` would cascade)
+    webhook_secret: Mapped[str | None] = mapped_column(
+        sa.Text().with_variant(sa.String(200), "sqlite"), default=None
+    )
     webhook_disabled: Mapped[bool] = mapped_column(default=False)
     # Raised by every change that moves triage results (hours, holidays, SLA, timezone, reply policy);
     # posts remember the version they were triaged under, so re-triage knows what is stale.

@@ -37,7 +37,6 @@ async def create_api_key(session: AsyncSession, principal: Principal, data: ApiK
         "name": row.name,
         "role": row.role,
         "brands": list(row.brands),
-        "prefix": row.prefix,
     }
     if keys.ALL_BRANDS in row.brands:
         audit.record(session, principal, "create", f"api_key:{row.id}", brand_id=None, after=after)
