@@ -189,4 +189,4 @@ async def test_a_rolled_back_change_leaves_no_entry(
         f"/v1/drafts/{draft['id']}/approve", headers={**agent, "If-Match": str(draft["version"])}
     )
     assert ok.status_code == 200, ok.text
-    assert [i["action"] for i in (await _audit(api, api.admin))["items"]][0] == "approve"
+    assert (await _audit(api, api.admin))["items"][0]["action"] == "approve"
