@@ -48,6 +48,9 @@ ROUTES: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("GET", "/v1/incidents/{incident}", ("agent",), None),
     ("POST", "/v1/incidents/{incident}/redraft", ("agent",), {}),
     ("POST", "/v1/incidents/{incident}/close", ("agent",), {}),
+    ("GET", "/v1/brands/shop/audit", ("admin",), None),
+    ("POST", "/v1/brands/shop/erasures", ("admin",), {"channel": "twitter", "handle": "nobody"}),
+    ("GET", "/v1/brands/shop/erasures/e-unknown", ("admin",), None),
 ]
 
 
@@ -121,6 +124,9 @@ async def test_allowed_role_in_scope_passes(api: Api, world: dict[str, Any]) -> 
     assert (await api.client.get(f"/v1/drafts/{world['draft']}", headers=agent)).status_code == 200
     assert (await api.client.get("/v1/queue?brand=shop", headers=agent)).status_code == 200
     assert (await api.client.get("/v1/brands/shop/documents", headers=api.admin)).status_code == 200
+    assert (
+        await api.client.get("/v1/brands/shop/audit", headers=world["keys"][("admin", "shop")])
+    ).status_code == 200
     integration = world["keys"][("integration", "shop")]
     assert (await api.client.get(f"/v1/posts/{world['post']}", headers=integration)).status_code == 200
 
