@@ -226,3 +226,42 @@ async def test_erasure_input_and_scope(api: Api) -> None:
         f"/v1/brands/shop/erasures/{made.json()['id']}", api.admin, lambda e: e["status"] == "done", 20
     )
     assert done["posts_deleted"] == 0
+
+
+async def test_incidents_lose_the_erased_posts_and_their_words(api: Api) -> None:
+    from service.incidents.service import _title
+    from service.models import Brand, Incident, Post
+
+    await api.brand("shop")
+    integration = await api.key("integration", ["shop"])
+    erased_text = "the app login fails with error LX-4410 since this morning"
+    kept_text = "cannot log in to the app this morning"
+    mine = (await _post(api, integration, "i-1", erased_text, HANDLE)).json()["id"]
+    alone = (await _post(api, integration, "i-2", "login broken LX-4410 again", HANDLE)).json()["id"]
+    theirs = (await _post(api, integration, "i-3", kept_text, "someone_else")).json()["id"]
+    await api.settled_jobs(timeout=90)
+    runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.transaction() as session:
+        brand_id = await session.scalar(sa.select(Brand.id).where(Brand.slug == "shop"))
+        shared = Incident(brand_id=brand_id, title=_title(erased_text), post_count=2, author_count=2)
+        only_theirs = Incident(brand_id=brand_id, title="login broken", post_count=1, author_count=1)
+        session.add_all([shared, only_theirs])
+        await session.flush()
+        shared_id, only_id = shared.id, only_theirs.id
+        await session.execute(
+            sa.update(Post).where(Post.id.in_([mine, theirs])).values(incident_id=shared_id)
+        )
+        await session.execute(sa.update(Post).where(Post.id == alone).values(incident_id=only_id))
+    made = await api.client.post(
+        "/v1/brands/shop/erasures", json={"channel": "twitter", "handle": HANDLE}, headers=api.admin
+    )
+    assert made.status_code == 202
+    await api.poll(
+        f"/v1/brands/shop/erasures/{made.json()['id']}", api.admin, lambda e: e["status"] == "done", 20
+    )
+    async with runtime.sessionmaker() as session:
+        shared = await session.get(Incident, shared_id)
+        assert shared is not None and shared.title == _title(kept_text)
+        assert (shared.post_count, shared.author_count) == (1, 1)
+        assert await session.get(Incident, only_id) is None  # nobody's post is left in it
+    assert await _holding(api, ["LX-4410", HANDLE]) == set()
