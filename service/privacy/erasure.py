@@ -149,7 +149,7 @@ async def _delete_database_rows(session: AsyncSession, erasure: Erasure) -> list
         await session.execute(sa.delete(Job).where(refs, Job.status != "running"))
         await _scrub_idempotency(session, needles)
         await _scrub_audit(session, erasure.brand_id, draft_ids + post_ids, needles)
-        await _scrub_sources(session, draft_ids)
+        await _scrub_sources(session, erasure.brand_id, draft_ids)
         await session.execute(sa.delete(Draft).where(Draft.post_id.in_(post_ids)))
         await session.execute(sa.delete(Post).where(Post.id.in_(post_ids)))
         await _retitle_incidents(session, incident_ids, texts)
@@ -219,17 +219,23 @@ async def _scrub_audit(session: AsyncSession, brand_id: str, targets: list[str],
                 entry.after = audit.ERASED if entry.after is not None else None
 
 
-async def _scrub_sources(session: AsyncSession, draft_ids: list[str]) -> None:
+async def _scrub_sources(session: AsyncSession, brand_id: str, draft_ids: list[str]) -> None:
     """Other posts' drafts that were grounded on an erased past answer keep the reference, not its title
-    (the title is the erased post's text)."""
-    for draft_id in draft_ids:
-        source_id = f"past:{draft_id}"
-        rows = (
-            await session.scalars(sa.select(Draft).where(sa.cast(Draft.sources, sa.Text).contains(source_id)))
-        ).all()
-        for row in rows:
+    (the title is the erased post's text). One pass over the brand's drafts that cite any past answer."""
+    erased = {f"past:{d}" for d in draft_ids}
+    if not erased:
+        return
+    rows = (
+        await session.scalars(
+            sa.select(Draft)
+            .join(Post, Post.id == Draft.post_id)
+            .where(Post.brand_id == brand_id, sa.cast(Draft.sources, sa.Text).contains("past:"))
+        )
+    ).all()
+    for row in rows:
+        if any(isinstance(s, dict) and s.get("source_id") in erased for s in row.sources):
             row.sources = [
-                {**s, "title": ""} if isinstance(s, dict) and s.get("source_id") == source_id else s
+                {**s, "title": ""} if isinstance(s, dict) and s.get("source_id") in erased else s
                 for s in row.sources
             ]
 
