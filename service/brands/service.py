@@ -44,6 +44,14 @@ async def get_by_slug(session: AsyncSession, slug: str) -> Brand:
     return brand
 
 
+async def visible_slugs(session: AsyncSession, principal: Principal) -> list[str]:
+    """The brands a key may work with, by slug, in order."""
+    query = sa.select(Brand.slug).order_by(Brand.slug)
+    if principal.brands is not None:
+        query = query.where(Brand.slug.in_(sorted(principal.brands)))
+    return list((await session.scalars(query)).all())
+
+
 async def _webhook(settings: Settings, webhook: WebhookIn) -> tuple[str, str, bool]:
     """Validated (url, secret, secret_was_generated)."""
     try:

@@ -1,7 +1,7 @@
 """privacy: the audit log, author erasures, webhook secrets encrypted at rest
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 00:30:00
 
 Two new tables, and on PostgreSQL `brands.webhook_secret` widened to text (a Fernet token of a 64-byte
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
