@@ -24,6 +24,7 @@ from service.jobs import queue
 from service.jobs.retention import purge_expired, schedule_purge
 from service.knowledge.service import delete_vectors, index_document, learn_answer
 from service.posts import workflow
+from service.privacy.erasure import erase_author
 from service.runtime import Runtime
 from service.triage.service import retriage_brand
 
@@ -106,6 +107,7 @@ HANDLERS: dict[str, Handler] = {
     "learn_answer": learn_answer,
     "deliver_event": deliver_event,
     "purge_expired": purge_expired,
+    "erase_author": erase_author,
 }
 # What to do when a job of this kind fails for good, so the failure is visible where users look.
 ON_FINAL_FAILURE: dict[str, Callable[[Runtime, queue.Lease, str], Awaitable[None]]] = {

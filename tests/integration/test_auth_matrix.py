@@ -76,6 +76,10 @@ MATRIX: dict[str, Rule] = {
     "POST /v1/incidents/{incident_id}/close": Rule(("agent",), body={}),
     "GET /v1/brands/{slug}/deliveries": Rule(("admin",)),
     "POST /v1/deliveries/{delivery_id}/replay": Rule(("admin",), body={}),
+    "GET /v1/brands/{slug}/audit": Rule(("admin",)),
+    "POST /v1/brands/{slug}/erasures": Rule(("admin",), body={"channel": "twitter", "handle": "nobody"}),
+    # an id nobody made: the allowed key gets the route's 404, every other key its 401/403 first
+    "GET /v1/brands/{slug}/erasures/{erasure_id}": Rule(("admin",), ok=(404,)),
     "DELETE /v1/brands/{slug}/documents/{document_id}": Rule(("admin",)),
 }
 # Routes that answer without a key: operations, metrics and the schema (prefixes).
@@ -127,6 +131,7 @@ async def seed(api: Api, receiver: WebhookReceiver) -> dict[str, Any]:
             "document_id": doc["id"],
             "incident_id": incident_id,
             "delivery_id": delivery_id,
+            "erasure_id": "e-unknown",
         },
     }
 
