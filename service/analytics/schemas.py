@@ -31,8 +31,8 @@ class Topics(BaseModel):
 
 class AnalyticsOut(BaseModel):
     brand: str
-    from_: date = Field(serialization_alias="from")
-    to: date
+    from_date: date = Field(description="the period's first day (the `from` asked for)")
+    to_date: date = Field(description="its last day, included")
     timezone: str
     posts_in: int
     needs_reply: int

@@ -164,8 +164,8 @@ async def analytics(
         )
     return AnalyticsOut(
         brand=brand.slug,
-        from_=start,
-        to=end,
+        from_date=start,
+        to_date=end,
         timezone=brand.timezone,
         posts_in=len(posts),
         needs_reply=len(needs),

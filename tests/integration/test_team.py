@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.jobs import periodic, queue
+from service.jobs import periodic
 from service.models import Brand, Draft, Job, Member, Post, utcnow
 from service.runtime import Runtime
 from service.team import assignment
