@@ -190,7 +190,7 @@ async def test_knowledge_gaps_group_paraphrases_across_languages(make_client: An
     runtime = runtime_of(api)
     now = utcnow()
     expected: dict[str, set[str]] = {}
-    texts: dict[str, str] = {}  # post id -> its text as a gap's question shows it (no handle, no link)
+    questions: dict[str, str] = {}  # post id -> its text as a gap's question shows it (no handle, no link)
     async with runtime.transaction() as session:
         ids = dict((await session.execute(sa.select(Brand.slug, Brand.id))).all())
         rows: list[tuple[str, str, str, list[list[str]], str, bool]] = []  # id, brand, text, flags, status
@@ -200,7 +200,7 @@ async def test_knowledge_gaps_group_paraphrases_across_languages(make_client: An
                 n += 1
                 rows.append((f"g{n}", "shop", text, [["template", "no_knowledge"]], "drafted", True))
                 expected.setdefault(topic, set()).add(f"g{n}")
-                texts[f"g{n}"] = text.replace("@shop ", "").replace(" https://t.co/x1", "")
+                questions[f"g{n}"] = text.replace("@shop ", "").replace(" https://t.co/x1", "")
         rows += [
             # the latest draft found knowledge (an earlier one did not): no gap any more
             ("k1", "shop", "Can I pay with PayPal?", [["no_knowledge"], ["template"]], "drafted", True),
@@ -241,7 +241,7 @@ async def test_knowledge_gaps_group_paraphrases_across_languages(make_client: An
     assert groups[3:] == [expected["hamburg"], expected["voucher"]]
     for item, topic in zip(items, ["paypal", "password", "switzerland", "hamburg", "voucher"], strict=True):
         central = item["example_post_ids"][0]  # the most central post comes first, its text is the question
-        assert item["question"] == texts[central] and central in expected[topic]
+        assert item["question"] == questions[central] and central in expected[topic]
     assert "@shop" not in response.text and "t.co" not in response.text
 
     limited = (await api.client.get("/v1/brands/shop/knowledge-gaps?limit=2", headers=agent)).json()["items"]
