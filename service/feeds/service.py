@@ -24,6 +24,7 @@ import httpx
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters import feeds as feed_parser
@@ -196,12 +197,13 @@ async def poll_feed(runtime: Runtime, lease: queue.Lease) -> None:
         assert brand is not None  # the feed's row is locked and cascades with its brand
         principal = Principal(key_id=f"feed:{feed.id}", role="integration", brands=frozenset({brand.slug}))
         for entry in entries:
-            _, new = await posts.accept(
-                session,
-                principal,
-                _post_in(brand.slug, feed.channel, entry),
-                max_attempts=settings.job_max_attempts,
-            )
+            try:
+                data = _post_in(brand.slug, feed.channel, entry)
+            except ValidationError as exc:
+                # one entry the post rules refuse must not stop the feed (its poll would fail forever)
+                log.warning("feed entry skipped", feed_id=feed_id, entry=entry.external_id, error=str(exc))
+                continue
+            _, new = await posts.accept(session, principal, data, max_attempts=settings.job_max_attempts)
             created += int(new)
         feed.etag, feed.last_modified = validators
         feed.last_polled_at, feed.last_status, feed.last_error = utcnow(), status, error
