@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +33,14 @@ class InvalidFeed(ValueError):
     """The document is neither RSS nor Atom (or too broken to read any entry from)."""
 
 
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" ([.,;:!?)])")
+
+
 def _plain(html: str) -> str:
-    return " ".join(BeautifulSoup(html, "html.parser").get_text(" ").split())
+    """Text without markup; tags become spaces (so paragraphs do not run together), except before
+    punctuation ("<b>late</b>." is "late.")."""
+    text = " ".join(BeautifulSoup(html, "html.parser").get_text(" ").split())
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 
 def _when(entry: Any) -> datetime | None:
