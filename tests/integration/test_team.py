@@ -57,7 +57,7 @@ async def open_items(api: Api) -> dict[str, int]:
     return {name: m["open_items"] for name, m in (await members(api)).items()}
 
 
-async def wait_open_items(api: Api, expected: dict[str, int], timeout: float = 20.0) -> None:
+async def wait_open_items(api: Api, expected: dict[str, int], timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while (current := await open_items(api)) != expected:
         assert asyncio.get_running_loop().time() < deadline, current
@@ -89,7 +89,7 @@ async def test_assignment_claims_and_shift_changes(make_client: Any) -> None:
     post_ids = []
     for n in range(4):
         post_id = await api.send_post(integration, f"t{n}", f"Where is my order {n}? It has not arrived.")
-        post = await api.wait_post(post_id, ana, ("triaged", "drafted"))
+        post = await api.wait_post(post_id, ana, ("triaged", "drafted"), timeout=90)
         post_ids.append(post_id)
         assert post["assignee"] is not None, post
     names = [
@@ -140,7 +140,7 @@ async def test_assignment_claims_and_shift_changes(make_client: Any) -> None:
     await wait_open_items(api, {"Ana": 4, "Ben": 0, "Cem": 0})
 
     # a post that leaves the queue no longer counts; an approved post cannot be assigned
-    draft = (await api.wait_post(post_ids[0], ana))["draft"]
+    draft = (await api.wait_post(post_ids[0], ana, timeout=90))["draft"]
     approved = await api.client.post(
         f"/v1/drafts/{draft['id']}/approve", json={}, headers={**ana, "If-Match": str(draft["version"])}
     )
