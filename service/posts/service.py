@@ -16,6 +16,7 @@ from service.models import Brand, Draft, Post, utcnow
 from service.posts.schemas import PostIn, PostOut, PublishedIn
 from service.team import service as team
 from service.team.schemas import AssigneeOut
+from service.triage.models import PRIORITIES
 from service.triage.schemas import TriageOut
 
 
@@ -49,6 +50,7 @@ async def accept(
         external_id=data.external_id,
         text=data.text,
         author=data.author.model_dump(),
+        author_handle=data.author.handle,
         url=data.url,
         in_reply_to=data.in_reply_to,
         posted_at=posted_at,
@@ -136,10 +138,16 @@ async def queue_for_brand(
     slug: str,
     limit: int,
     incident: str | None = None,
+    *,
+    offset: int = 0,
+    channel: str | None = None,
+    priority: str | None = None,
+    overdue: bool = False,
     assignee: str | None = None,
 ) -> list[PostOut]:
-    """Posts waiting for an agent, most urgent first: due time, then priority, then arrival. `assignee`:
-    `me` (the member whose key makes the request), `none` (unassigned) or a member id."""
+    """Posts waiting for an agent, most urgent first: due time, then priority, then arrival. Filters:
+    one channel, one priority, only posts past their due time, and `assignee`: `me` (the member whose
+    key makes the request), `none` (unassigned) or a member id."""
     principal.ensure_brand(slug)
     brand = await session.scalar(sa.select(Brand).where(Brand.slug == slug))
     if brand is None:
@@ -147,6 +155,12 @@ async def queue_for_brand(
     query = sa.select(Post).where(Post.brand_id == brand.id, Post.status.in_(("triaged", "drafted")))
     if incident is not None:
         query = query.where(Post.incident_id == incident)
+    if channel is not None:
+        query = query.where(Post.channel == channel)
+    if priority is not None:
+        query = query.where(Post.priority_rank == PRIORITIES.index(priority))
+    if overdue:
+        query = query.where(Post.due_at < utcnow())
     if assignee == "none":
         query = query.where(Post.assignee_id.is_(None))
     elif assignee == "me":
@@ -159,7 +173,9 @@ async def queue_for_brand(
         query = query.where(Post.assignee_id == assignee)
     posts = (
         await session.scalars(
-            query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at).limit(limit)
+            query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at, Post.id)
+            .offset(offset)
+            .limit(limit)
         )
     ).all()
     drafts: dict[str, Draft] = {}

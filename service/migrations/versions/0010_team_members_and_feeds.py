@@ -1,7 +1,7 @@
 """team members with shifts, post assignees, feeds
 
-Revision ID: 0008
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-02 00:30:00
 
 Plain CREATE TABLE / ADD COLUMN (see 0002 on why no batch rebuilds); no import of the live models.
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0005"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
