@@ -23,6 +23,7 @@ from litestar.routes import HTTPRoute
 
 from service import input_guard, logs, openapi, ratelimit, readiness, shutdown
 from service.adapters.embedder import Embedder
+from service.analytics.routes import AnalyticsController
 from service.audit.routes import list_audit
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -34,6 +35,7 @@ from service.console.templating import template_config
 from service.drafts.routes import DraftController
 from service.errors import DomainError, UnsupportedMediaType
 from service.events import routes as event_routes
+from service.feeds.routes import FeedController
 from service.idempotency import IdempotencyMiddleware
 from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
@@ -42,6 +44,7 @@ from service.posts import routes as post_routes
 from service.privacy import routes as privacy_routes
 from service.problems import MEDIA_TYPE, problem, type_uri
 from service.runtime import Runtime, start_runtime
+from service.team.routes import TeamController
 from service.worker import WorkerPool
 
 log = structlog.get_logger("service.app")
@@ -222,6 +225,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             post_routes.get_post,
             post_routes.report_published,
             post_routes.review_queue,
+            post_routes.claim_post,
+            post_routes.assign_post,
+            TeamController,
+            AnalyticsController,
+            FeedController,
             DraftController,
             IncidentController,
             knowledge_routes.get_document,
