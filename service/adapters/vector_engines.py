@@ -108,7 +108,7 @@ class Engine(Protocol):
 
 
 def _query_list(vector: np.ndarray) -> list[float]:
-    return [float(x) for x in np.asarray(vector, dtype=np.float32)]
+    return np.asarray(vector, dtype=np.float32).tolist()  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------------------------- edge
