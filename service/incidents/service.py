@@ -83,14 +83,7 @@ async def assign(
             )
         ).all()
     )
-    in_window = (
-        Post.brand_id == brand.id,
-        Post.id != post.id,
-        Post.embedding_model == model,
-        Post.embedding.is_not(None),
-        Post.posted_at >= since,
-        Post.posted_at <= until,
-    )
+    in_window = _window(brand.id, post.id, model, since, until)
     # the neighbours, and the recent members of their incidents (an incident's centre is their mean)
     related: sa.ColumnElement[bool] = Post.id.in_(neighbour_ids)
     if incident_ids:
@@ -160,6 +153,18 @@ async def assign(
     return incident.id
 
 
+def _window(brand_id: str, post_id: str, model: str, since: datetime, until: datetime) -> tuple[Any, ...]:
+    """The brand's other posts embedded by `model` and posted between `since` and `until`."""
+    return (
+        Post.brand_id == brand_id,
+        Post.id != post_id,
+        Post.embedding_model == model,
+        Post.embedding.is_not(None),
+        Post.posted_at >= since,
+        Post.posted_at <= until,
+    )
+
+
 async def _fill_index(
     session: AsyncSession,
     vectors: VectorStore,
@@ -171,14 +176,7 @@ async def _fill_index(
 ) -> None:
     """Index the window's posts that the vector index lacks. Usually none: one count each side says so;
     when they differ, the window's ids are compared and the missing embeddings loaded."""
-    in_window = (
-        Post.brand_id == brand_id,
-        Post.id != post.id,
-        Post.embedding_model == model,
-        Post.embedding.is_not(None),
-        Post.posted_at >= since,
-        Post.posted_at <= until,
-    )
+    in_window = _window(brand_id, post.id, model, since, until)
     stored = await session.scalar(sa.select(sa.func.count()).select_from(Post).where(*in_window)) or 0
     indexed = await vectors.count_posts(brand_id, model, since, until, not_post=post.id)
     if stored == indexed:
