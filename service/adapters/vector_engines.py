@@ -102,6 +102,7 @@ class Engine(Protocol):
     ) -> list[Found]: ...
     async def delete(self, collection: str, where: Where) -> None: ...
     async def count(self, collection: str, where: Where | None) -> int: ...
+    async def first_payload(self, collection: str, where: Where) -> dict[str, Any] | None: ...
     async def present(self, collection: str, ids: Sequence[str]) -> set[str]: ...
     async def check(self, collection: str) -> None: ...
     async def close(self) -> None: ...
@@ -265,6 +266,11 @@ class EdgeEngine:
     async def delete(self, collection: str, where: Where) -> None:
         op = self._qe.UpdateOperation.delete_points_by_filter(self._filter(where))
         await asyncio.to_thread(self._shards[collection].update, op)
+
+    async def first_payload(self, collection: str, where: Where) -> dict[str, Any] | None:
+        request = self._qe.ScrollRequest(limit=1, filter=self._filter(where), with_payload=True)
+        records, _ = await asyncio.to_thread(self._shards[collection].scroll, request)
+        return dict(records[0].payload or {}) if records else None
 
     async def count(self, collection: str, where: Where | None) -> int:
         request = self._qe.CountRequest(exact=True, filter=self._filter(where))
@@ -431,6 +437,12 @@ class ClientEngine:
     async def delete(self, collection: str, where: Where) -> None:
         selector = self.m.FilterSelector(filter=self._filter(where))
         await self._client.delete(collection, points_selector=selector, wait=True)
+
+    async def first_payload(self, collection: str, where: Where) -> dict[str, Any] | None:
+        points, _ = await self._client.scroll(
+            collection, scroll_filter=self._filter(where), limit=1, with_payload=True
+        )
+        return dict(points[0].payload or {}) if points else None
 
     async def count(self, collection: str, where: Where | None) -> int:
         return (await self._client.count(collection, count_filter=self._filter(where), exact=True)).count

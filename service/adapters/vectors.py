@@ -220,6 +220,11 @@ class VectorStore:
         not_equal: dict[str, str | int] = {} if keep_version is None else {"version": keep_version}
         await self._engine.delete(self.collection, Where(equals=equals, not_equal=not_equal))
 
+    async def source_payload(self, brand_id: str, source_id: str) -> dict[str, Any] | None:
+        """The stored payload (title, text, url, ...) of one of a brand's sources, or None."""
+        where = Where(equals={"brand_id": brand_id, "source_id": source_id})
+        return await self._engine.first_payload(self.collection, where)
+
     async def count(self, brand_id: str | None = None, *, document_id: str | None = None) -> int:
         equals: dict[str, str | int] = {}
         if brand_id:

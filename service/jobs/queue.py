@@ -15,13 +15,19 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from service import logs
 from service.models import Job, utcnow
 
-# Wake-ups for in-process workers so a job enqueued by this process starts without waiting for a poll.
+# Wake-ups for in-process workers so a job enqueued by this process starts without waiting for a poll:
+# every transaction that enqueued a job calls them once it has committed (workers in other processes
+# hear of it by NOTIFY on PostgreSQL, migration 0009, else at their next poll).
 _listeners: list[Any] = []
+ENQUEUED = "reply_jobs_enqueued"
+NOTIFY_CHANNEL = "reply_jobs"
 
 
 def add_listener(callback: Any) -> None:
@@ -36,6 +42,17 @@ def remove_listener(callback: Any) -> None:
 def notify() -> None:
     for callback in list(_listeners):
         callback()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(ENQUEUED, False):
+        notify()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(ENQUEUED, None)
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ def enqueue(
         run_at=utcnow() + timedelta(seconds=delay_s),
     )
     session.add(job)
+    session.info[ENQUEUED] = True
     return job
 
 
@@ -167,17 +185,22 @@ async def fail(
     retry: bool = True,
     backoff_base_s: float = 1.0,
     backoff_cap_s: float = 300.0,
+    delay_s: float | None = None,
 ) -> str:
-    """Record a failure; retried later with backoff, or 'failed' for good. Returns the new status."""
+    """Record a failure; retried later with backoff (or after `delay_s`, when the handler chose the wait
+    itself), or 'failed' for good. Returns the new status."""
     final = not retry or lease.last_attempt
     status = "failed" if final else "queued"
     values: dict[str, Any] = {"status": status, "last_error": error[:2000], "lease_until": None}
     if final:
         values["finished_at"] = utcnow()
     else:
-        values["run_at"] = utcnow() + timedelta(
-            seconds=backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
+        wait = (
+            delay_s
+            if delay_s is not None
+            else backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
         )
+        values["run_at"] = utcnow() + timedelta(seconds=wait)
     await session.execute(sa.update(Job).where(_held(lease)).values(**values))
     return status
 
@@ -189,6 +212,14 @@ async def stats(session: AsyncSession) -> dict[str, int]:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class RetryLater(Exception):
+    """Raised by a handler that failed and knows when to try again (it recorded that time itself)."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
 
 
 class LeaseLost(Exception):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from litestar import Response, get, post
 from litestar.params import Parameter
 
+from service import pagination
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.drafts.service import current_draft
@@ -58,8 +61,23 @@ async def review_queue(
     runtime: Runtime,
     principal: Principal,
     brand: str = Parameter(min_length=1, max_length=63),
-    limit: int = Parameter(default=50, ge=1, le=500),
+    limit: int = Parameter(default=pagination.DEFAULT_LIMIT, ge=1, le=pagination.MAX_LIMIT),
+    offset: int = Parameter(default=0, ge=0, le=pagination.MAX_OFFSET, description="items to skip"),
     incident: str | None = Parameter(default=None, max_length=32, description="only this incident's posts"),
+    channel: str | None = Parameter(default=None, pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
+    priority: Literal["urgent", "high", "normal", "low"] | None = Parameter(default=None),
+    overdue: bool = Parameter(default=False, description="only posts past their due time"),
 ) -> QueueOut:
     async with runtime.transaction() as session:
-        return QueueOut(items=await service.queue_for_brand(session, principal, brand, limit, incident))
+        items = await service.queue_for_brand(
+            session,
+            principal,
+            brand,
+            limit,
+            incident,
+            offset=offset,
+            channel=channel,
+            priority=priority,
+            overdue=overdue,
+        )
+        return QueueOut(items=items)

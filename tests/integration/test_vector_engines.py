@@ -98,6 +98,10 @@ async def test_search_filters_scores_and_deletes(tmp_path: Path, backend: str) -
         nearest = sorted(mine, key=lambda p: -float(p.vectors[DENSE] @ query))[:10]
         assert {p.id for p in nearest} <= {h.id for h in hits}
 
+        source = await store.source_payload("shop", "shop-5")
+        assert source is not None and source["source_id"] == "shop-5" and source["brand_id"] == "shop"
+        assert await store.source_payload("other", "shop-5") is None  # another brand's source is not found
+
         faq = await store.search("shop", {DENSE: query}, limit=50, kinds=["faq"])
         assert len(faq) == 30 and {h.payload["kind"] for h in faq} == {"faq"}
         assert await store.search("shop", {SPARSE: SparseVector([], [])}, limit=5) == []
