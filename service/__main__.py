@@ -60,7 +60,7 @@ async def check(settings: Settings) -> int:
     engine = db.create_engine(settings)
     try:
         await db.check_database(engine)
-        # Local mode is skipped: its folder is locked by the process that owns it.
+        # An embedded engine is skipped: its folder is locked by the process that owns it.
         if settings.qdrant_url:
             from service.adapters.vectors import VectorStore
 

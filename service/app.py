@@ -199,7 +199,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         log.info(
             "service started",
             database=runtime.engine.dialect.name,
-            qdrant="local" if runtime.vectors.local else "server",
+            vectors=runtime.vectors.backend,
             llm=settings.llm_enabled,
             workers=settings.workers,
         )

@@ -31,10 +31,18 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite in data_dir"
     )
-    qdrant_url: str | None = Field(default=None, description="Qdrant server; default: local mode on disk")
+    vector_backend: Literal["edge", "local", "server"] | None = Field(
+        default=None,
+        description="edge: Qdrant Edge in the process (embedded, scales to 100k+ points); local: "
+        "qdrant-client local mode (Python, a few thousand points); server: REPLY_QDRANT_URL. Default: "
+        "server when REPLY_QDRANT_URL is set, else edge",
+    )
+    qdrant_url: str | None = Field(default=None, description="Qdrant server; default: an embedded engine")
     qdrant_api_key: str | None = None
     qdrant_path: Path | None = Field(
-        default=None, description="Qdrant local-mode folder; default data_dir/qdrant; ':memory:' allowed"
+        default=None,
+        description="embedded engine folder; default data_dir/vectors (edge) or data_dir/qdrant (local); "
+        "':memory:' allowed (edge: a temporary folder)",
     )
     qdrant_collection: str = Field(
         default="knowledge_v2",
@@ -245,7 +253,14 @@ class Settings(BaseSettings):
         if any(llm) and not all(llm):
             raise ValueError("REPLY_LLM_BASE_URL and REPLY_LLM_MODEL go together: set both or neither")
         if self.qdrant_url and self.qdrant_path:
-            raise ValueError("set REPLY_QDRANT_URL (server) or REPLY_QDRANT_PATH (local mode), not both")
+            raise ValueError("set REPLY_QDRANT_URL (server) or REPLY_QDRANT_PATH (embedded), not both")
+        if self.vector_backend == "server" and not self.qdrant_url:
+            raise ValueError("REPLY_VECTOR_BACKEND=server needs REPLY_QDRANT_URL")
+        if self.vector_backend in ("edge", "local") and self.qdrant_url:
+            raise ValueError(
+                f"REPLY_VECTOR_BACKEND={self.vector_backend} is embedded: unset REPLY_QDRANT_URL, or set "
+                "REPLY_VECTOR_BACKEND=server"
+            )
         if self.retrieval_candidates < 5:
             raise ValueError("REPLY_RETRIEVAL_CANDIDATES must be at least 5")
         if self.job_lease_s <= 0 or self.job_poll_s <= 0:
@@ -304,7 +319,15 @@ class Settings(BaseSettings):
         return bool(self.llm_base_url and self.llm_model)
 
     @property
-    def resolved_qdrant_path(self) -> str:
+    def resolved_vector_backend(self) -> Literal["edge", "local", "server"]:
+        if self.vector_backend is not None:
+            return self.vector_backend
+        return "server" if self.qdrant_url else "edge"
+
+    @property
+    def resolved_vector_path(self) -> str:
+        """The embedded engine's folder (edge and local keep different formats, so different defaults)."""
         if self.qdrant_path is not None:
             return str(self.qdrant_path)
-        return str((self.data_dir / "qdrant").resolve())
+        folder = "qdrant" if self.resolved_vector_backend == "local" else "vectors"
+        return str((self.data_dir / folder).resolve())

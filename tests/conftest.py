@@ -1,5 +1,6 @@
-"""Shared fixtures: real databases (SQLite and the local PostgreSQL), real Qdrant local mode, the real
-embedding model (loaded once), the app from its factory, a fake OpenAI-compatible server, a receiver."""
+"""Shared fixtures: real databases (SQLite and the local PostgreSQL), real vector engines (Qdrant Edge by
+default; `VECTOR_BACKENDS` runs a module on qdrant-client's local mode too), the real embedding model
+(loaded once), the app from its factory, a fake OpenAI-compatible server, a receiver."""
 
 from __future__ import annotations
 
@@ -94,11 +95,22 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await drop_pg_database(url)
 
 
+# The embedded engines every vector-focused module runs on: `pytestmark = VECTOR_BACKENDS` in a module
+# runs its tests on both (times both databases); the other modules run on the default, Qdrant Edge.
+VECTOR_BACKENDS = pytest.mark.parametrize("vector_backend", ["edge", "local"], indirect=True)
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path, database_url: str) -> Any:
+def vector_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "edge"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str, vector_backend: str) -> Any:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path,
+            "vector_backend": vector_backend,
             "database_url": database_url,
             "bootstrap_admin_key": ADMIN_KEY,
             "webhook_allow_loopback": True,

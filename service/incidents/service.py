@@ -7,12 +7,14 @@ posts about one outage can never open two incidents side by side.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.adapters.vectors import VectorStore
 from service.auth.keys import Principal
 from service.errors import Conflict, NotFound
 from service.incidents.grouping import (
@@ -28,7 +30,8 @@ from service.incidents.schemas import IncidentDetail, IncidentOut, IncidentPost
 from service.jobs import queue
 from service.models import Brand, Draft, Incident, Post, utcnow
 
-MAX_CANDIDATES = 2000
+MAX_CANDIDATES = 2000  # neighbours, and posts of the window filled into an index that lacks them
+FILL_BATCH = 500
 TITLE_CHARS = 280
 DETAIL_POSTS = 500
 
@@ -39,27 +42,56 @@ def author_key(post_id: str, author: dict[str, Any] | None) -> str:
 
 
 async def assign(
-    session: AsyncSession, brand: Brand, post: Post, vector: np.ndarray, model: str
+    session: AsyncSession, store: VectorStore, brand: Brand, post: Post, vector: np.ndarray, model: str
 ) -> str | None:
-    """Store the post's embedding and put it into an incident when it belongs to one; the incident id.
-    The caller holds the brand row lock."""
+    """Store the post's embedding (in its row and in the vector index) and put it into an incident when it
+    belongs to one; the incident id. The caller holds the brand row lock.
+
+    The vector engine finds the post's neighbours (filtered by brand, model, author and time, scored in
+    the engine); the database stays the truth: a neighbour counts only as its row says (its incident,
+    its author, its embedding), and the incidents they are in bring their members' embeddings for the
+    incident's centre. An index that lacks posts of the window (another replica's own embedded index,
+    posts triaged before the index existed) is filled from the database first."""
     post.embedding = to_bytes(vector)
     post.embedding_model = model
+    me = author_key(post.id, post.author)
+    await store.upsert_posts([VectorStore.post_point(post.id, brand.id, vector, model, me, post.posted_at)])
     thresholds = thresholds_for(model, (brand.settings or {}).get("incident_similarity"))
     if thresholds is None:
         return None
     await _close_quiet(session, brand.id, post)
+    since, until = post.posted_at - WINDOW, post.posted_at + WINDOW
+    await _fill_index(session, store, brand.id, post, model, since, until)
+    hits = await store.post_neighbours(
+        brand.id,
+        vector,
+        model=model,
+        since=since,
+        until=until,
+        not_post=post.id,
+        not_author=me,
+        threshold=thresholds.neighbour,
+        limit=MAX_CANDIDATES,
+    )
+    if not hits:
+        return None
+    neighbour_ids = [str(h.payload["post_id"]) for h in hits]
+    incident_ids = set(
+        (
+            await session.scalars(
+                sa.select(Post.incident_id).where(Post.id.in_(neighbour_ids), Post.incident_id.is_not(None))
+            )
+        ).all()
+    )
+    in_window = _window(brand.id, post.id, model, since, until)
+    # the neighbours, and the recent members of their incidents (an incident's centre is their mean)
+    related: sa.ColumnElement[bool] = Post.id.in_(neighbour_ids)
+    if incident_ids:
+        related = sa.or_(related, Post.incident_id.in_(incident_ids))
     rows = (
         await session.execute(
             sa.select(Post.id, Post.author, Post.incident_id, Post.embedding)
-            .where(
-                Post.brand_id == brand.id,
-                Post.id != post.id,
-                Post.embedding_model == model,
-                Post.embedding.is_not(None),
-                Post.posted_at >= post.posted_at - WINDOW,
-                Post.posted_at <= post.posted_at + WINDOW,
-            )
+            .where(*in_window, related)
             .order_by(Post.posted_at.desc())
             .limit(MAX_CANDIDATES)
         )
@@ -83,7 +115,7 @@ async def assign(
     matrix = np.stack([from_bytes(r.embedding) for r in rows])
     grouping = decide(
         vector,
-        author_key(post.id, post.author),
+        me,
         candidates,
         matrix,
         thresholds.neighbour,
@@ -119,6 +151,58 @@ async def assign(
     await session.flush()
     await _recount(session, incident)
     return incident.id
+
+
+def _window(brand_id: str, post_id: str, model: str, since: datetime, until: datetime) -> tuple[Any, ...]:
+    """The brand's other posts embedded by `model` and posted between `since` and `until`."""
+    return (
+        Post.brand_id == brand_id,
+        Post.id != post_id,
+        Post.embedding_model == model,
+        Post.embedding.is_not(None),
+        Post.posted_at >= since,
+        Post.posted_at <= until,
+    )
+
+
+async def _fill_index(
+    session: AsyncSession,
+    vectors: VectorStore,
+    brand_id: str,
+    post: Post,
+    model: str,
+    since: datetime,
+    until: datetime,
+) -> None:
+    """Index the window's posts that the vector index lacks. Usually none: one count each side says so;
+    when they differ, the window's ids are compared and the missing embeddings loaded."""
+    in_window = _window(brand_id, post.id, model, since, until)
+    stored = await session.scalar(sa.select(sa.func.count()).select_from(Post).where(*in_window)) or 0
+    indexed = await vectors.count_posts(brand_id, model, since, until, not_post=post.id)
+    if stored == indexed:
+        return
+    ids = (
+        await session.scalars(
+            sa.select(Post.id).where(*in_window).order_by(Post.posted_at.desc()).limit(MAX_CANDIDATES)
+        )
+    ).all()
+    missing = await vectors.posts_missing(list(ids))
+    for start in range(0, len(missing), FILL_BATCH):
+        batch = (
+            await session.execute(
+                sa.select(Post.id, Post.author, Post.embedding, Post.posted_at).where(
+                    Post.id.in_(missing[start : start + FILL_BATCH])
+                )
+            )
+        ).all()
+        await vectors.upsert_posts(
+            [
+                VectorStore.post_point(
+                    r.id, brand_id, from_bytes(r.embedding), model, author_key(r.id, r.author), r.posted_at
+                )
+                for r in batch
+            ]
+        )
 
 
 def _title(text: str) -> str:

@@ -55,7 +55,7 @@ async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
         if result.needs_reply:
             post.status = "triaged"
             if vector is not None:
-                await incidents.assign(session, brand, post, vector, runtime.embedder.name)
+                await incidents.assign(session, runtime.vectors, brand, post, vector, runtime.embedder.name)
             await send_holding_reply(session, brand, post)
             await team.assign_new(session, brand, post)
             payload = {"post_id": post.id, "generation": 1}

@@ -272,6 +272,7 @@ async def erase_author(runtime: Runtime, lease: queue.Lease) -> None:
         if not await queue.extend(session, lease, runtime.settings.job_lease_s):
             raise queue.LeaseLost(lease.id)
     await runtime.vectors.delete(brand_id, post_ids=post_ids)
+    await runtime.vectors.delete_posts(brand_id, post_ids)
     async with runtime.transaction() as session:
         erasure = await session.get(Erasure, erasure_id)
         assert erasure is not None

@@ -288,6 +288,21 @@ def test_two_workers_on_postgres_draft_each_post_once(tmp_path: Path, pg_url: st
         api.stop()
 
 
+def test_a_second_service_on_the_same_vector_folder_is_refused(tmp_path: Path, sqlite_url: str) -> None:
+    # the embedded engine's folder belongs to the first process; a second one stops at start and says why
+    first = ServiceProcess(base_env(tmp_path, sqlite_url), log_path=tmp_path / "first.log").start()
+    try:
+        second = ServiceProcess(base_env(tmp_path, sqlite_url), log_path=tmp_path / "second.log")
+        second.start(wait=False)
+        assert second.proc is not None
+        assert second.proc.wait(180) != 0
+        log = (tmp_path / "second.log").read_text()
+        assert "is in use by another process" in log and "REPLY_QDRANT_URL" in log, log[-2000:]
+        assert httpx.get(first.url + "/health", timeout=10).status_code == 200  # the first serves on
+    finally:
+        first.stop()
+
+
 def _samples(metrics: str, name: str) -> dict[str, float]:
     """`name{labels} value` lines of a /metrics text, by their label text."""
     found = {}

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from service.adapters.vector_engines import Where
 from tests.conftest import Api
 from tests.fakes.receiver import WebhookReceiver
 
@@ -126,6 +127,11 @@ async def test_erasure_removes_every_trace(make_client: Any, receiver: WebhookRe
     # the check sees the data where it lies (it could fail): posts, drafts, events, idempotency, audit
     for table in ("posts", "drafts", "events", "idempotency_keys", "audit_log"):
         assert any(t == table for t, _ in before), (table, before)
+    # ... and in both vector collections: the past answer's points and the posts' incident vectors
+    runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    vectors, theirs = runtime.vectors, Where(any_of={"post_id": [p1, p2]})
+    for collection in (vectors.collection, vectors.posts_collection):
+        assert await vectors._engine.count(collection, theirs) > 0, collection
 
     requested = await api.client.post(
         "/v1/brands/shop/erasures", json={"channel": "twitter", "handle": "@JO_ERASE"}, headers=api.admin
@@ -152,13 +158,10 @@ async def test_erasure_removes_every_trace(make_client: Any, receiver: WebhookRe
         "/v1/brands/shop/knowledge/search", params={"q": TEXT_1, "limit": 20}, headers=agent
     )
     assert search.status_code == 200 and past not in [h["source_id"] for h in search.json()["hits"]]
-    runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
-    points, _ = await runtime.vectors._client.scroll(
-        runtime.vectors.collection, limit=10_000, with_payload=True
-    )
-    assert points and not [p for p in points if p.payload.get("post_id") in (p1, p2)]
-    payloads = json.dumps([p.payload for p in points]).lower()
-    assert all(n.lower() not in payloads for n in needles)
+    assert await vectors._engine.count(vectors.collection, None) > 0  # the brand's other points stay
+    for collection in (vectors.collection, vectors.posts_collection):  # knowledge, incident neighbours
+        assert await vectors._engine.count(collection, theirs) == 0, collection
+        assert await vectors._engine.first_payload(collection, theirs) is None
 
     # No row of any table holds the handle or their text any more.
     assert await _holding(api, needles) == set()

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from standardwebhooks import WebhookVerificationError
 
-from tests.conftest import Api
+from tests.conftest import VECTOR_BACKENDS, Api
 from tests.fakes.receiver import WebhookReceiver, verified
+
+pytestmark = VECTOR_BACKENDS  # each test on Qdrant Edge and on qdrant-client local mode
 
 FAQ = [
     {

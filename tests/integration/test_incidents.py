@@ -8,8 +8,10 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
-from tests.conftest import Api
+from tests.conftest import VECTOR_BACKENDS, Api
 from tests.integration.incident_posts import OUTAGE_EN, UNRELATED
+
+pytestmark = VECTOR_BACKENDS  # each test on Qdrant Edge and on qdrant-client local mode
 
 
 async def send(api: Api, headers: dict[str, str], external_id: str, text: str, handle: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Api
+from tests.conftest import VECTOR_BACKENDS, Api
 from tests.unit.test_parsers import flate_bomb, make_pdf, raw_pdf
+
+pytestmark = VECTOR_BACKENDS  # each test on Qdrant Edge and on qdrant-client local mode
 
 HTML = b"""<html><head><title>Help</title><script>var tracking = "SECRET_SCRIPT";</script></head>
 <body><nav>Home | Shop | NAVIGATION_LINKS</nav>

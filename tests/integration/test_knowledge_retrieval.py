@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 from service.runtime import Runtime
-from tests.conftest import Api
+from tests.conftest import VECTOR_BACKENDS, Api
+
+pytestmark = VECTOR_BACKENDS  # each test on Qdrant Edge and on qdrant-client local mode
 
 TOPICS = [
     ("return", "How do I return a product?", "Send it back within 30 days"),

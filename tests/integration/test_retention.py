@@ -153,7 +153,7 @@ async def test_the_purge_schedules_its_next_run_in_the_same_transaction(make_cli
 
 
 async def test_two_instances_run_one_purge_chain(make_client: Any) -> None:
-    # Both share the database; Qdrant in memory because local mode allows one client per folder.
+    # Both share the database; vectors in memory because an embedded engine allows one process per folder.
     settings = {"workers": 1, "qdrant_path": ":memory:", "retention_interval_s": 3600}
     first = runtime_of(await make_client(**settings))
     second = runtime_of(await make_client(**settings))

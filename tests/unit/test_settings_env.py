@@ -26,6 +26,7 @@ CASES: dict[str, tuple[str, str, Any]] = {
         "resolved_database_url",
         "postgresql+asyncpg://u:p@db/reply",
     ),
+    "REPLY_VECTOR_BACKEND": ("local", "resolved_vector_backend", "local"),
     "REPLY_QDRANT_URL": ("http://qdrant:6333", "qdrant_url", "http://qdrant:6333"),
     "REPLY_QDRANT_API_KEY": ("qk", "qdrant_api_key", "qk"),
     "REPLY_QDRANT_PATH": (":memory:", "qdrant_path", Path(":memory:")),
@@ -115,8 +116,28 @@ def test_every_documented_variable_is_read_from_the_environment(monkeypatch: pyt
         if name != "REPLY_QDRANT_URL":
             assert getattr(settings, attribute) == expected, name
     monkeypatch.delenv("REPLY_QDRANT_PATH")
+    monkeypatch.delenv("REPLY_VECTOR_BACKEND")  # an embedded backend with a URL is refused (below)
     monkeypatch.setenv("REPLY_QDRANT_URL", CASES["REPLY_QDRANT_URL"][0])
     assert Settings(_env_file=None).qdrant_url == CASES["REPLY_QDRANT_URL"][2]  # type: ignore[call-arg]
+
+
+def test_vector_backend_follows_the_url_and_refuses_contradictions(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = Settings(_env_file=None, data_dir=Path("/srv/d"))  # type: ignore[call-arg]
+    assert (plain.resolved_vector_backend, plain.resolved_vector_path) == ("edge", "/srv/d/vectors")
+    local = Settings(_env_file=None, data_dir=Path("/srv/d"), vector_backend="local")  # type: ignore[call-arg]
+    assert local.resolved_vector_path == "/srv/d/qdrant"  # qdrant-client's own format, its own folder
+    monkeypatch.setenv("REPLY_QDRANT_URL", "http://qdrant:6333")
+    assert Settings(_env_file=None).resolved_vector_backend == "server"  # type: ignore[call-arg]
+    monkeypatch.setenv("REPLY_VECTOR_BACKEND", "edge")
+    with pytest.raises(ValueError, match="REPLY_VECTOR_BACKEND=edge is embedded"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.delenv("REPLY_QDRANT_URL")
+    monkeypatch.setenv("REPLY_VECTOR_BACKEND", "server")
+    with pytest.raises(ValueError, match="REPLY_VECTOR_BACKEND=server needs REPLY_QDRANT_URL"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("REPLY_VECTOR_BACKEND", "faiss")
+    with pytest.raises(ValueError, match="vector_backend"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 def test_a_single_network_and_a_bad_one(monkeypatch: pytest.MonkeyPatch) -> None:
