@@ -23,6 +23,7 @@ from litestar.routes import HTTPRoute
 
 from service import input_guard, logs, openapi, ratelimit, readiness, shutdown
 from service.adapters.embedder import Embedder
+from service.analytics.routes import AnalyticsController
 from service.auth import keys
 from service.auth.guards import current_principal
 from service.auth.routes import create_api_key
@@ -33,6 +34,7 @@ from service.console.templating import template_config
 from service.drafts.routes import DraftController
 from service.errors import DomainError, UnsupportedMediaType
 from service.events import routes as event_routes
+from service.feeds.routes import FeedController
 from service.idempotency import IdempotencyMiddleware
 from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
@@ -40,6 +42,7 @@ from service.knowledge.demo import load_demo_knowledge
 from service.posts import routes as post_routes
 from service.problems import MEDIA_TYPE, problem, type_uri
 from service.runtime import Runtime, start_runtime
+from service.team.routes import TeamController
 from service.worker import WorkerPool
 
 log = structlog.get_logger("service.app")
@@ -220,6 +223,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             post_routes.get_post,
             post_routes.report_published,
             post_routes.review_queue,
+            post_routes.claim_post,
+            post_routes.assign_post,
+            TeamController,
+            AnalyticsController,
+            FeedController,
             DraftController,
             IncidentController,
             knowledge_routes.get_document,

@@ -113,6 +113,17 @@ class Settings(BaseSettings):
         default=30.0, description="finished (delivered, skipped, failed) webhook events kept this long"
     )
 
+    assignment_interval_s: float = Field(
+        default=60.0, description="how often open posts of members gone off shift are re-assigned"
+    )
+    feed_default_interval_s: int = Field(default=300, description="a feed's poll interval when not given")
+    feed_min_interval_s: int = Field(default=60, description="the shortest poll interval a feed may ask for")
+    feed_max_bytes: int = Field(default=5 * 1024 * 1024, description="a feed document larger than this fails")
+    knowledge_gap_similarity: float = Field(
+        default=0.6,
+        description="cosine (average linkage) from which posts without knowledge are one knowledge gap",
+    )
+
     retrieval_min_score: float = Field(
         default=0.40,
         description="calibrated confidence (0..1) below which a hit is not used: no hit left = no_knowledge",
@@ -165,7 +176,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("retrieval_min_score", "retrieval_sparse_weight", "retrieval_vote_weight")
+    @field_validator(
+        "retrieval_min_score", "retrieval_sparse_weight", "retrieval_vote_weight", "knowledge_gap_similarity"
+    )
     @classmethod
     def _unit_interval(cls, value: float) -> float:
         if not 0.0 <= value <= 1.0:
@@ -206,8 +219,13 @@ class Settings(BaseSettings):
             raise ValueError("REPLY_SHUTDOWN_GRACE_S must not be negative")
         if self.rate_limit_per_minute < 0:
             raise ValueError("REPLY_RATE_LIMIT_PER_MINUTE must not be negative (0 turns the limit off)")
-        if self.retention_interval_s <= 0:
-            raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
+        if self.retention_interval_s <= 0 or self.assignment_interval_s <= 0:
+            raise ValueError("REPLY_RETENTION_INTERVAL_S and REPLY_ASSIGNMENT_INTERVAL_S must be positive")
+        if not 1 <= self.feed_min_interval_s <= self.feed_default_interval_s or self.feed_max_bytes < 1024:
+            raise ValueError(
+                "REPLY_FEED_MIN_INTERVAL_S must be at least 1 and at most REPLY_FEED_DEFAULT_INTERVAL_S; "
+                "REPLY_FEED_MAX_BYTES at least 1024"
+            )
         if self.retention_jobs_days < 0 or self.retention_events_days < 0:
             raise ValueError("REPLY_RETENTION_JOBS_DAYS and REPLY_RETENTION_EVENTS_DAYS must not be negative")
         if self.console_session_hours <= 0:

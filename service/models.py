@@ -118,6 +118,55 @@ class Post(Base):
     holding_reply_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(sa.Text, default=None)
     published: Mapped[JSONDict | None] = mapped_column(default=None)
+    # The team member working on it (team/service.py: assigned at triage, claimed, or re-assigned)
+    assignee_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("members.id", ondelete="SET NULL", name="fk_posts_assignee_id"),
+        default=None,
+        index=True,
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Member(Base):
+    """A named agent of a brand's team, with the shifts they work; linked to their agent API key."""
+
+    __tablename__ = "members"
+    __table_args__ = (sa.UniqueConstraint("brand_id", "key_id", name="uq_members_key"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    key_id: Mapped[str | None] = mapped_column(sa.String(32), default=None)
+    # {"mon": [["08:00", "16:00"]], ...} in the brand's timezone (the business-hours format), or None
+    weekly_shifts: Mapped[JSONDict | None] = mapped_column(default=None)
+    # explicit intervals: [{"start": iso, "end": iso}, ...] (UTC)
+    shifts: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Feed(Base):
+    """An RSS or Atom feed polled for posts; one durable poll job chain per feed (`poll_job_id`)."""
+
+    __tablename__ = "feeds"
+    __table_args__ = (sa.UniqueConstraint("brand_id", "url", name="uq_feeds_url"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    channel: Mapped[str] = mapped_column(sa.String(32), default="forum")
+    interval_s: Mapped[int] = mapped_column(default=300)
+    etag: Mapped[str | None] = mapped_column(sa.String(500), default=None)
+    last_modified: Mapped[str | None] = mapped_column(sa.String(100), default=None)
+    poll_job_id: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)
+    last_polled_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status: Mapped[int | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    posts_created: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -15,11 +15,13 @@ from prometheus_client import Counter, Gauge
 
 from service import logs
 from service.events.delivery import deliver_event
+from service.feeds.service import poll_feed, schedule_feeds
 from service.jobs import queue
 from service.jobs.retention import purge_expired, schedule_purge
 from service.knowledge.service import delete_vectors, index_document, learn_answer
 from service.posts import workflow
 from service.runtime import Runtime
+from service.team.assignment import reassign_shifts, schedule_reassignment
 from service.triage.service import retriage_brand
 
 log = structlog.get_logger("service.worker")
@@ -40,6 +42,8 @@ HANDLERS: dict[str, Handler] = {
     "learn_answer": learn_answer,
     "deliver_event": deliver_event,
     "purge_expired": purge_expired,
+    "reassign_shifts": reassign_shifts,
+    "poll_feed": poll_feed,
 }
 # What to do when a job of this kind fails for good, so the failure is visible where users look.
 ON_FINAL_FAILURE: dict[str, Callable[[Runtime, queue.Lease, str], Awaitable[None]]] = {
@@ -69,6 +73,8 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._report_metrics(), name="worker-metrics"))
         self._tasks.append(asyncio.create_task(schedule_purge(self.runtime), name="retention-schedule"))
+        self._tasks.append(asyncio.create_task(schedule_reassignment(self.runtime), name="team-schedule"))
+        self._tasks.append(asyncio.create_task(schedule_feeds(self.runtime), name="feeds-schedule"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Take no new job; finish the jobs in hand (up to `grace_s`); a job still running then is cancelled

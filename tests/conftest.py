@@ -209,8 +209,9 @@ class Api:
         while True:
             async with runtime.sessionmaker() as session:
                 rows = list((await session.scalars(sa.select(Job).order_by(Job.id))).all())
-            # the retention purge's next run is always queued: a schedule, not work a request caused
-            rows = [job for job in rows if job.kind != "purge_expired"]
+            # the next runs of periodic jobs (retention purge, shift re-assignment) are always queued:
+            # a schedule, not work a request caused
+            rows = [job for job in rows if job.kind not in ("purge_expired", "reassign_shifts")]
             if rows and all(job.status in ("done", "failed") for job in rows):
                 return rows
             if asyncio.get_running_loop().time() > deadline:

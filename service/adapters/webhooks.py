@@ -1,4 +1,5 @@
-"""Outbound webhooks: Standard Webhooks signatures, URL safety checks and the HTTP send.
+"""Outbound webhooks: Standard Webhooks signatures, URL safety checks and the HTTP send; the same checked,
+pinned client fetches the feeds operators name (`WebhookSender.fetch`), under the same URL rules.
 
 The SSRF rule rests on one idea: the address we connect to is the address we checked. A host name is
 resolved once per delivery (`resolve`), every answer is checked, and the HTTP client connects to those
@@ -205,6 +206,21 @@ class Delivery:
     status_code: int
 
 
+@dataclass(frozen=True)
+class Fetched:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+    url: str  # after redirects
+
+
+class ResponseTooLarge(Exception):
+    """The fetched document is larger than the caller's limit (its bytes were not all read)."""
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
 class WebhookSender:
     def __init__(self, timeout_s: float, *, allow_loopback: bool, allowed_networks: list[str]) -> None:
         self._allow_loopback = allow_loopback
@@ -240,6 +256,33 @@ class WebhookSender:
         finally:
             _pinned.reset(token)
         return Delivery(response.status_code)
+
+    async def fetch(
+        self, url: str, headers: dict[str, str], *, max_bytes: int, max_redirects: int = 3
+    ) -> Fetched:
+        """GET a URL by the webhook rules: every hop (redirects included) is checked and connected to at
+        its checked addresses only. Reads at most `max_bytes` of the body (else ResponseTooLarge).
+        Raises UnsafeWebhookURL, HostDoesNotResolve or httpx.HTTPError as `send` does."""
+        for _ in range(max_redirects + 1):
+            target = await check_url(
+                url, allow_loopback=self._allow_loopback, allowed_networks=self._allowed_networks
+            )
+            token = _pinned.set(target)
+            try:
+                async with self._client.stream("GET", url, headers=headers) as response:
+                    location = response.headers.get("location")
+                    if response.status_code in REDIRECTS and location:
+                        url = str(response.url.join(location))
+                        continue
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body.extend(chunk)
+                        if len(body) > max_bytes:
+                            raise ResponseTooLarge(f"{url} sent more than {max_bytes} bytes")
+                    return Fetched(response.status_code, dict(response.headers), bytes(body), url)
+            finally:
+                _pinned.reset(token)
+        raise httpx.TooManyRedirects(f"more than {max_redirects} redirects from the feed URL")
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -1,13 +1,9 @@
 """Retention: a scheduled job purges finished jobs, finished webhook events, expired idempotency keys and
 the raw bytes of uploads that no longer need them.
 
-The schedule is the job table itself, so it is as durable as any job and needs no cron or leader:
-- at any moment there is at most one unfinished `purge_expired` job (queued or running);
-- the purge finishes its lease and enqueues the next run (`run_at` = now + interval) in one transaction,
-  so the chain neither breaks nor forks: a worker that lost its lease rolls both back;
-- a worker pool starting up enqueues a first run only if none is unfinished, under a lock (PostgreSQL:
-  a transaction advisory lock; SQLite: the write lock BEGIN IMMEDIATE takes), so replicas that start
-  together still add one. However many replicas run, there is one purge per interval.
+The schedule is the job table itself (service/jobs/periodic.py): at most one unfinished `purge_expired`
+job at any moment, each run enqueues the next in the transaction that finishes it, so however many
+replicas run, there is one purge per interval.
 
 What is removed and when:
 - jobs that are `done` or `failed` once `finished_at` is older than REPLY_RETENTION_JOBS_DAYS;
@@ -21,7 +17,6 @@ What is removed and when:
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,20 +24,16 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.jobs import queue
+from service.jobs import periodic, queue
 from service.models import Document, Event, IdempotencyRecord, Job, utcnow
 from service.runtime import Runtime
 
 log = structlog.get_logger("service.retention")
 
 KIND = "purge_expired"
-# A purge that fails is retried with the queue's capped backoff rather than given up: a chain that ended
-# in 'failed' would stop purging until the next start-up.
-MAX_ATTEMPTS = 1_000_000
+MAX_ATTEMPTS = periodic.MAX_ATTEMPTS
 # Rows per DELETE, so a first purge of a large backlog holds no lock for long.
 BATCH = 1000
-_SCHEDULE_LOCK_ID = zlib.crc32(b"reply-service-retention-schedule")
-_UNFINISHED = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -53,34 +44,14 @@ class Purged:
     document_contents: int = 0
 
 
-async def _lock_schedule(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEDULE_LOCK_ID})
-    # SQLite: every transaction here starts with BEGIN IMMEDIATE (service.db), which already serializes us.
-
-
 async def ensure_scheduled(session: AsyncSession) -> bool:
     """Enqueue a first purge, due now, unless one is queued or running. True when this call added it."""
-    await _lock_schedule(session)
-    pending = await session.scalar(
-        sa.select(sa.func.count()).select_from(Job).where(Job.kind == KIND, Job.status.in_(_UNFINISHED))
-    )
-    if pending:
-        return False
-    queue.enqueue(session, KIND, {}, max_attempts=MAX_ATTEMPTS)
-    return True
+    return await periodic.ensure_scheduled(session, KIND)
 
 
 async def schedule_purge(runtime: Runtime) -> None:
     """The worker pool's start-up hook; a failure is logged, not raised (the next start tries again)."""
-    try:
-        async with runtime.transaction() as session:
-            added = await ensure_scheduled(session)
-    except Exception:
-        log.exception("could not schedule the retention purge")
-        return
-    if added:
-        queue.notify()
+    await periodic.schedule_at_start(runtime, KIND)
 
 
 async def _delete_batches(
@@ -135,9 +106,5 @@ async def purge_expired(runtime: Runtime, lease: queue.Lease) -> None:
     """The job handler: purge, then finish this run and schedule the next one in the same transaction."""
     purged = await purge(runtime)
     async with runtime.transaction() as session:
-        if not await queue.complete(session, lease):
-            raise queue.LeaseLost(lease.id)
-        queue.enqueue(
-            session, KIND, {}, max_attempts=MAX_ATTEMPTS, delay_s=runtime.settings.retention_interval_s
-        )
+        await periodic.finish_and_schedule_next(session, lease, runtime.settings.retention_interval_s)
     log.info("retention purge done", **purged.__dict__)

@@ -10,11 +10,12 @@ from litestar.params import Parameter
 from service import pagination
 from service.auth.guards import allow
 from service.auth.keys import Principal
-from service.drafts.service import current_draft
 from service.jobs import queue
 from service.posts import service
 from service.posts.schemas import PostAccepted, PostIn, PostOut, PublishedIn, QueueOut
 from service.runtime import Runtime
+from service.team import service as team
+from service.team.schemas import AssignIn
 
 
 @post(
@@ -35,7 +36,7 @@ async def create_post(
         if created:
             body: PostAccepted | PostOut = PostAccepted(id=row.id, status=row.status)
         else:
-            body = service.post_out(row, data.brand, await current_draft(session, row.id))
+            body = await service.post_view(session, row, data.brand)
     if created:
         queue.notify()
     return Response(body, status_code=202 if created else 200)
@@ -45,7 +46,7 @@ async def create_post(
 async def get_post(post_id: str, runtime: Runtime, principal: Principal) -> PostOut:
     async with runtime.transaction() as session:
         row, brand = await service.load(session, principal, post_id)
-        return service.post_out(row, brand.slug, await current_draft(session, row.id))
+        return await service.post_view(session, row, brand.slug)
 
 
 @post("/v1/posts/{post_id:str}/published", guards=allow("integration"), tags=["posts"], status_code=200)
@@ -67,6 +68,11 @@ async def review_queue(
     channel: str | None = Parameter(default=None, pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
     priority: Literal["urgent", "high", "normal", "low"] | None = Parameter(default=None),
     overdue: bool = Parameter(default=False, description="only posts past their due time"),
+    assignee: str | None = Parameter(
+        default=None,
+        max_length=32,
+        description="`me` (the member whose key asks), `none` (unassigned) or a member id",
+    ),
 ) -> QueueOut:
     async with runtime.transaction() as session:
         items = await service.queue_for_brand(
@@ -79,5 +85,22 @@ async def review_queue(
             channel=channel,
             priority=priority,
             overdue=overdue,
+            assignee=assignee,
         )
         return QueueOut(items=items)
+
+
+@post("/v1/posts/{post_id:str}/claim", guards=allow("agent"), tags=["team"], status_code=200)
+async def claim_post(post_id: str, runtime: Runtime, principal: Principal) -> PostOut:
+    """The agent whose key belongs to a member of the brand's team takes the post over."""
+    async with runtime.transaction() as session:
+        row = await team.claim(session, principal, post_id)
+        return await service.post_view(session, row, await service.brand_slug(session, row))
+
+
+@post("/v1/posts/{post_id:str}/assign", guards=allow("admin"), tags=["team"], status_code=200)
+async def assign_post(post_id: str, data: AssignIn, runtime: Runtime, principal: Principal) -> PostOut:
+    """Give the post to a member of its brand's team (`member_id`), or to nobody (null)."""
+    async with runtime.transaction() as session:
+        row = await team.assign(session, principal, post_id, data.member_id)
+        return await service.post_view(session, row, await service.brand_slug(session, row))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.brands.schemas import SLUG_PATTERN
 from service.drafts.schemas import DraftOut
+from service.team.schemas import AssigneeOut
 from service.triage.schemas import TriageOut
 
 
@@ -74,6 +75,9 @@ class PostOut(BaseModel):
     )
     holding_reply_at: datetime | None = Field(
         default=None, description="when the brand's approved out-of-hours reply went out for it"
+    )
+    assignee: AssigneeOut | None = Field(
+        default=None, description="the team member working on it: assigned at triage, claimed or assigned"
     )
 
 

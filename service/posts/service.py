@@ -14,6 +14,8 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs import queue
 from service.models import Brand, Draft, Post, utcnow
 from service.posts.schemas import PostIn, PostOut, PublishedIn
+from service.team import service as team
+from service.team.schemas import AssigneeOut
 from service.triage.models import PRIORITIES
 from service.triage.schemas import TriageOut
 
@@ -80,7 +82,9 @@ async def load(session: AsyncSession, principal: Principal, post_id: str) -> tup
     return post, brand
 
 
-def post_out(post: Post, brand_slug: str, draft: Draft | None) -> PostOut:
+def post_out(
+    post: Post, brand_slug: str, draft: Draft | None, assignee: AssigneeOut | None = None
+) -> PostOut:
     return PostOut(
         id=post.id,
         brand=brand_slug,
@@ -99,7 +103,14 @@ def post_out(post: Post, brand_slug: str, draft: Draft | None) -> PostOut:
         error=post.error,
         incident_id=post.incident_id,
         holding_reply_at=post.holding_reply_at,
+        assignee=assignee,
     )
+
+
+async def post_view(session: AsyncSession, post: Post, brand_slug: str) -> PostOut:
+    """The post as GET /v1/posts/{id} shows it: with its current draft and its assignee."""
+    assignee = (await team.assignees(session, [post])).get(post.id)
+    return post_out(post, brand_slug, await current_draft(session, post.id), assignee)
 
 
 async def mark_published(
@@ -111,13 +122,13 @@ async def mark_published(
         and post.published
         and post.published.get("external_reply_id") == (data.external_reply_id)
     ):
-        return post_out(post, brand.slug, await current_draft(session, post.id))
+        return await post_view(session, post, brand.slug)
     if post.status != "approved":
         raise Conflict(f"post is '{post.status}'; only an approved reply can be reported as published")
     post.status = "published"
     post.published = {**data.model_dump(), "at": utcnow().isoformat()}
     await session.flush()
-    return post_out(post, brand.slug, await current_draft(session, post.id))
+    return await post_view(session, post, brand.slug)
 
 
 async def queue_for_brand(
@@ -131,9 +142,11 @@ async def queue_for_brand(
     channel: str | None = None,
     priority: str | None = None,
     overdue: bool = False,
+    assignee: str | None = None,
 ) -> list[PostOut]:
     """Posts waiting for an agent, most urgent first: due time, then priority, then arrival. Filters:
-    one channel, one priority, only posts past their due time."""
+    one channel, one priority, only posts past their due time; `assignee`: `me` (the member whose key
+    makes the request), `none` (unassigned) or a member id."""
     principal.ensure_brand(slug)
     brand = await session.scalar(sa.select(Brand).where(Brand.slug == slug))
     if brand is None:
@@ -147,6 +160,16 @@ async def queue_for_brand(
         query = query.where(Post.priority_rank == PRIORITIES.index(priority))
     if overdue:
         query = query.where(Post.due_at < utcnow())
+    if assignee == "none":
+        query = query.where(Post.assignee_id.is_(None))
+    elif assignee == "me":
+        member = await team.member_for_key(session, brand.id, principal.key_id)
+        if member is None:
+            message = f"this API key is not a member of brand '{slug}'s team"
+            raise InvalidInput(message, errors=[{"field": "assignee", "message": message}])
+        query = query.where(Post.assignee_id == member.id)
+    elif assignee is not None:
+        query = query.where(Post.assignee_id == assignee)
     posts = (
         await session.scalars(
             query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at, Post.id)
@@ -162,4 +185,9 @@ async def queue_for_brand(
             .order_by(Draft.generation)
         )
         drafts = {d.post_id: d for d in rows}
-    return [post_out(p, slug, drafts.get(p.id)) for p in posts]
+    people = await team.assignees(session, posts)
+    return [post_out(p, slug, drafts.get(p.id), people.get(p.id)) for p in posts]
+
+
+async def brand_slug(session: AsyncSession, post: Post) -> str:
+    return str(await session.scalar(sa.select(Brand.slug).where(Brand.id == post.brand_id)))

@@ -2,8 +2,8 @@
 
 1. `triage_post` (enqueued with the post): triage it, group it into an incident, send the brand's holding
    reply when the team is off, and send `post.triaged`. A post that needs a reply becomes `triaged` (in
-   the agents' queue, where a helpdesk can route it) and its `draft_post` job is enqueued; one that needs
-   none becomes `no_reply_needed`.
+   the agents' queue, where a helpdesk can route it), is assigned to an on-shift team member
+   (team/service.py) and its `draft_post` job is enqueued; one that needs none becomes `no_reply_needed`.
 2. `draft_post` (also for regeneration, with an agent's instruction): find knowledge and draft; the post
    becomes `drafted` and `draft.ready` is sent. An agent approves it (drafts/review.py); nothing is sent
    before.
@@ -28,6 +28,7 @@ from service.incidents.grouping import from_bytes
 from service.jobs import queue
 from service.models import Brand, Post, utcnow
 from service.runtime import Runtime
+from service.team import service as team
 from service.triage import service as triage
 from service.triage.out_of_hours import send_holding_reply
 
@@ -56,6 +57,7 @@ async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
             if vector is not None:
                 await incidents.assign(session, brand, post, vector, runtime.embedder.name)
             await send_holding_reply(session, brand, post)
+            await team.assign_new(session, brand, post)
             payload = {"post_id": post.id, "generation": 1}
             queue.enqueue(session, "draft_post", payload, max_attempts=runtime.settings.job_max_attempts)
         else:

@@ -48,6 +48,19 @@ ROUTES: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("GET", "/v1/incidents/{incident}", ("agent",), None),
     ("POST", "/v1/incidents/{incident}/redraft", ("agent",), {}),
     ("POST", "/v1/incidents/{incident}/close", ("agent",), {}),
+    ("POST", "/v1/brands/shop/members", ("admin",), {"name": "M"}),
+    ("GET", "/v1/brands/shop/members", ("admin", "agent"), None),
+    ("PATCH", "/v1/brands/shop/members/m0", ("admin",), {"name": "N"}),
+    ("DELETE", "/v1/brands/shop/members/m0", ("admin",), None),
+    ("POST", "/v1/posts/{post}/claim", ("agent",), {}),
+    ("POST", "/v1/posts/{post}/assign", ("admin",), {"member_id": None}),
+    ("GET", "/v1/brands/shop/forecast", ("admin", "agent"), None),
+    ("GET", "/v1/brands/shop/analytics", ("admin", "agent"), None),
+    ("GET", "/v1/brands/shop/knowledge-gaps", ("admin", "agent"), None),
+    ("POST", "/v1/brands/shop/feeds", ("admin",), {"url": "http://127.0.0.1:9/feed.atom"}),
+    ("GET", "/v1/brands/shop/feeds", ("admin",), None),
+    ("GET", "/v1/brands/shop/feeds/f0", ("admin",), None),
+    ("DELETE", "/v1/brands/shop/feeds/f0", ("admin",), None),
 ]
 
 
