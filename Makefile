@@ -19,7 +19,7 @@ UV := uv==0.13.9
 LOCK_ARGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 	--no-emit-package torch --custom-compile-command "make lock"
 
-.PHONY: run worker test lint bench clean lock llm-smoke
+.PHONY: run worker test lint bench clean lock llm-smoke fuzz chaos
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,15 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Longer runs of what the suite runs bounded (RELIABILITY.md): schemathesis with 500 examples per
+# operation, role and mode; the chaos tests with 5000 posts and 1000 approvals. Both databases.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/e2e/test_fuzz_schema.py
+
+chaos: $(STAMP)
+	CHAOS_POSTS=$${CHAOS_POSTS:-5000} CHAOS_APPROVALS=$${CHAOS_APPROVALS:-1000} \
+		$(BIN)/python -m pytest -q -p no:cacheprovider -s -m chaos tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python bench/triage.py

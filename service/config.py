@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         "before releasing them to another worker",
     )
 
+    db_pool_size: int = Field(default=10, description="database connections each process keeps open")
+    db_max_overflow: int = Field(default=10, description="connections opened above the pool under load")
+    db_pool_timeout_s: float = Field(default=30.0, description="how long a request waits for a connection")
+    embed_batch_wait_ms: float = Field(
+        default=2.0, description="how long an idle model waits for more texts to encode together, 0..10"
+    )
+    embed_batch_size: int = Field(default=32, description="most texts in one embedding model call")
+
     max_json_bytes: int = 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
     idempotency_ttl_s: int = 24 * 3600
@@ -214,6 +222,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "REPLY_IDEMPOTENCY_LEASE_S and REPLY_EVENT_RETRY_HOURS must be positive, "
                 "REPLY_READY_CACHE_S not negative"
+            )
+        if self.db_pool_size < 1 or self.db_max_overflow < 0 or self.db_pool_timeout_s <= 0:
+            raise ValueError(
+                "REPLY_DB_POOL_SIZE must be at least 1, REPLY_DB_MAX_OVERFLOW not negative, "
+                "REPLY_DB_POOL_TIMEOUT_S positive"
+            )
+        if not 0 <= self.embed_batch_wait_ms <= 10 or self.embed_batch_size < 1:
+            raise ValueError(
+                "REPLY_EMBED_BATCH_WAIT_MS lies between 0 and 10, REPLY_EMBED_BATCH_SIZE is at least 1"
             )
         if self.shutdown_grace_s < 0:
             raise ValueError("REPLY_SHUTDOWN_GRACE_S must not be negative")

@@ -105,6 +105,9 @@ class IdempotencyMiddleware:
             return
 
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+        # The answer's last part is held back until the answer is stored: a client that has it and sends
+        # the same key again gets the replay, never a 409 "still being processed".
+        held: list[Message] = []
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -115,6 +118,9 @@ class IdempotencyMiddleware:
                 ]
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    held.append(message)
+                    return
             await send(message)
 
         renewing = asyncio.create_task(self._keep_lease(runtime, record_scope, key, owner))
@@ -125,10 +131,14 @@ class IdempotencyMiddleware:
             await self._release(runtime, record_scope, key, owner)
             raise
         await self._stop(renewing)
-        if 200 <= captured["status"] < 300:
-            await self._store(runtime, record_scope, key, owner, captured)
-        else:
-            await self._release(runtime, record_scope, key, owner)
+        try:
+            if 200 <= captured["status"] < 300:
+                await self._store(runtime, record_scope, key, owner, captured)
+            else:
+                await self._release(runtime, record_scope, key, owner)
+        finally:
+            for message in held:
+                await send(message)
 
     @staticmethod
     async def _stop(task: asyncio.Task[None]) -> None:

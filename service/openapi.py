@@ -1,6 +1,9 @@
 """What the generated OpenAPI schema leaves out, added in one place once the app has built it: the
 problem+json errors of each operation, the If-Match and Idempotency-Key headers, the upload's multipart
-body, and the patterns of slugs, languages and channels (Litestar drops pydantic's `pattern`).
+body, and the patterns of slugs, languages and channels (Litestar drops pydantic's `pattern`); what the
+validators check where a schema can state it (`REFINE`: IANA time zones, business hours, SLA keys, at
+least one brand), that strict models take no other properties, that no string holds a NUL character
+(input_guard refuses them), and that /metrics answers Prometheus text.
 
 Which errors an operation can answer follows from what it takes: every /v1 route is guarded (401, 403);
 a path parameter names something that may not exist (404); a body can be malformed, too large, of the
@@ -10,6 +13,7 @@ wrong type or invalid (400, 413, 415, 422); every POST takes an Idempotency-Key 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
@@ -17,6 +21,8 @@ from pydantic import BaseModel
 
 from service.brands.schemas import SLUG_PATTERN
 from service.problems import MEDIA_TYPE
+from service.triage.hours import WEEKDAY_KEYS
+from service.triage.models import PRIORITIES
 
 PROBLEM = {
     "type": "object",
@@ -76,6 +82,43 @@ UPLOAD_BODY = {
         }
     },
 }
+NO_NUL = r"^[^\x00]*$"  # input_guard refuses NUL in every JSON string, path parameter and query value
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_HOURS = {
+    "type": "object",
+    "minProperties": 1,
+    "propertyNames": {"enum": list(WEEKDAY_KEYS)},
+    "additionalProperties": {
+        "type": "array",
+        "minItems": 1,
+        "items": {  # [start, end]; an end at or before the start runs past midnight
+            "type": "array",
+            "prefixItems": [
+                {"type": "string", "pattern": _CLOCK},
+                {"type": "string", "pattern": r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
+            ],
+            "minItems": 2,
+            "maxItems": 2,
+        },
+    },
+}
+_SLA = {
+    "type": "object",
+    "propertyNames": {"enum": list(PRIORITIES)},
+    "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 366 * 24 * 60},
+}
+# (component, property) -> what the model's validator checks, as JSON Schema; merged into the property
+# (into its non-null branch where it is nullable, its array branch for `brands`)
+REFINE: dict[tuple[str, str], dict[str, Any]] = {
+    ("BrandIn", "timezone"): {"enum": sorted(available_timezones())},
+    ("BrandPatch", "timezone"): {"enum": sorted(available_timezones())},
+    ("BrandIn", "business_hours"): _HOURS,
+    ("BrandPatch", "business_hours"): _HOURS,
+    ("BrandIn", "sla_minutes"): _SLA,
+    ("BrandPatch", "sla_minutes"): _SLA,
+    ("ApiKeyIn", "brands"): {"minItems": 1, "items": {"type": "string", "pattern": SLUG_PATTERN}},
+}
+METRICS = {"text/plain": {"schema": {"type": "string", "description": "Prometheus text exposition"}}}
 # query and path parameters that name a brand by slug
 SLUG_PARAMETERS = {("path", "slug"), ("query", "brand")}
 METHODS = ("get", "post", "patch", "put", "delete")
@@ -92,18 +135,23 @@ def _models() -> dict[str, type[BaseModel]]:
     return found
 
 
-def _first_pattern(schema: Any) -> str | None:
+BOUNDS = ("pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems")
+
+
+def _first_pattern(schema: Any, key: str = "pattern") -> Any:
+    """The first `key` (a pattern, or a bound) in a schema or its branches."""
     if isinstance(schema, dict):
-        if isinstance(schema.get("pattern"), str):
-            return str(schema["pattern"])
+        if schema.get(key) is not None:
+            return schema[key]
         for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
-            if (pattern := _first_pattern(branch)) is not None:
-                return pattern
+            if (found := _first_pattern(branch, key)) is not None:
+                return found
     return None
 
 
 def _add_patterns(components: dict[str, Any]) -> None:
-    """Copy each string field's `pattern` from the pydantic model into its component schema."""
+    """Copy each field's `pattern` and bounds (BOUNDS) from the pydantic model into its component schema
+    where Litestar left them out (it does for nullable fields)."""
     models = _models()
     for name, component in components.items():
         model = models.get(name)
@@ -111,12 +159,61 @@ def _add_patterns(components: dict[str, Any]) -> None:
             continue
         source = model.model_json_schema(mode="validation").get("properties", {})
         for field, prop in component.get("properties", {}).items():
-            pattern = _first_pattern(source.get(field))
-            if pattern is None or _first_pattern(prop) is not None:
-                continue
-            branches = [b for b in prop.get("oneOf", []) if b.get("type") == "string"]
-            for target in branches or [prop]:
-                target["pattern"] = pattern
+            for key in BOUNDS:
+                value = _first_pattern(source.get(field), key)
+                if value is None or _first_pattern(prop, key) is not None:
+                    continue
+                kind = "string" if key in ("pattern", "minLength", "maxLength") else None
+                kind = kind or ("array" if key in ("minItems", "maxItems") else None)
+                typed = [
+                    b
+                    for b in prop.get("oneOf", [])
+                    if b.get("type") in ((kind,) if kind else ("integer", "number"))
+                ]
+                for target in typed or ([prop] if "oneOf" not in prop else []):
+                    target[key] = value
+
+
+def _branch(prop: dict[str, Any], refinement: dict[str, Any]) -> dict[str, Any]:
+    """The part of a property a refinement applies to: its non-null branch, or its array branch."""
+    branches = [b for b in prop.get("oneOf", []) + prop.get("anyOf", []) if b.get("type") != "null"]
+    if "minItems" in refinement:
+        branches = [b for b in branches if b.get("type") == "array"]
+    return branches[0] if branches else prop
+
+
+def _refine(components: dict[str, Any]) -> None:
+    """REFINE, and `additionalProperties: false` for the models that forbid other fields."""
+    models = _models()
+    for name, component in components.items():
+        model = models.get(name)
+        if model is not None and model.model_config.get("extra") == "forbid":
+            component["additionalProperties"] = False
+        for field, prop in component.get("properties", {}).items():
+            if (refinement := REFINE.get((name, field))) is not None:
+                _branch(prop, refinement).update(refinement)
+
+
+def _no_nul(schema: Any) -> None:
+    """A NUL-free pattern on every plain string (one without a pattern, enum, const or format of its
+    own), and NUL-free property names, wherever they sit in a schema."""
+    if isinstance(schema, list):
+        for item in schema:
+            _no_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & schema.keys():
+        schema["pattern"] = NO_NUL
+    free_keys = schema.get("additionalProperties") not in (None, False)
+    if schema.get("type") == "object" and "propertyNames" not in schema and free_keys:
+        schema["propertyNames"] = {"pattern": NO_NUL}
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            for item in value.values():
+                _no_nul(item)
+        elif key in ("items", "additionalProperties", "oneOf", "anyOf", "allOf", "prefixItems", "schema"):
+            _no_nul(value)
 
 
 def _responses(method: str, path: str, operation: dict[str, Any]) -> list[int]:
@@ -144,6 +241,10 @@ def describe(schema: dict[str, Any]) -> dict[str, Any]:
         return schema  # described already (a second lifespan of the same app)
     components["Problem"] = PROBLEM
     _add_patterns(components)
+    _refine(components)
+    for component in components.values():
+        if component is not PROBLEM:
+            _no_nul(component)
     problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, item in schema.get("paths", {}).items():
         for method in METHODS:
@@ -154,6 +255,7 @@ def describe(schema: dict[str, Any]) -> dict[str, Any]:
             for parameter in parameters:
                 if (parameter.get("in"), parameter.get("name")) in SLUG_PARAMETERS:
                     parameter.setdefault("schema", {})["pattern"] = SLUG_PATTERN
+                _no_nul(parameter.get("schema"))
             if (method, path) in IF_MATCH:
                 parameters.append(
                     {
@@ -161,7 +263,7 @@ def describe(schema: dict[str, Any]) -> dict[str, Any]:
                         "in": "header",
                         "required": IF_MATCH[(method, path)],
                         "description": "the draft's current version (its ETag, from GET /v1/drafts/{id})",
-                        "schema": {"type": "string", "pattern": r'^(W/)?"?\d{1,10}"?$'},
+                        "schema": {"type": "string", "pattern": r'^(W/)?"?\d{1,9}"?$'},
                     }
                 )
             if method == "post" and path.startswith("/v1/"):
@@ -176,6 +278,8 @@ def describe(schema: dict[str, Any]) -> dict[str, Any]:
                 )
             if (method, path) == UPLOAD:
                 operation["requestBody"] = UPLOAD_BODY
+            if (method, path) == ("get", "/metrics"):
+                operation["responses"]["200"]["content"] = METRICS
             responses = operation.setdefault("responses", {})
             for status in _responses(method, path, operation):
                 responses[str(status)] = {"description": WHY[status], "content": problem}

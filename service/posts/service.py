@@ -50,6 +50,7 @@ async def accept(
         external_id=data.external_id,
         text=data.text,
         author=data.author.model_dump(),
+        author_handle=data.author.handle,
         url=data.url,
         in_reply_to=data.in_reply_to,
         posted_at=posted_at,

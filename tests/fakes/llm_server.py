@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import random
 import re
 import signal
 import socket
@@ -23,6 +24,9 @@ MODEL_ID = "fake-model"
 FAULT_KINDS: frozenset[str] = frozenset(
     {"429", "500", "503", "timeout", "malformed", "bad_schema", "empty", "disconnect"}
 )
+
+# what a fraction of calls fails with under `set_fault_rate` unless told otherwise
+RANDOM_FAULT_KINDS = ("429", "500", "timeout")
 
 GREETING = {"de": "Danke für Ihre Nachricht! ", "en": "Thanks for reaching out! "}
 HOLDING = {
@@ -292,6 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path == "/_control/fault":
                 fake.inject_many(str(body.get("kind")), int(body.get("count", 1)))
+            elif path == "/_control/fault_rate":
+                kinds = body.get("kinds") or list(RANDOM_FAULT_KINDS)
+                fake.set_fault_rate(float(body.get("rate", 0.0)), int(body.get("seed", 0)), kinds)
             elif path == "/_control/delay":
                 fake.set_delay(float(body.get("seconds", 0.0)))
             elif path == "/_control/timeout_sleep":
@@ -436,6 +443,12 @@ class FakeLLMServer:
         self._faults: deque[str] = deque()
         self._delay_s = 0.0
         self._reply_fn: ReplyFn | None = None
+        # random faults: each chat call fails with probability `_fault_rate`, drawn from a seeded generator,
+        # so a run's sequence of faults is the same for the same seed
+        self._fault_rate = 0.0
+        self._fault_kinds: tuple[str, ...] = RANDOM_FAULT_KINDS
+        self._rng = random.Random(0)
+        self.fault_counts: dict[str, int] = {}
         # like llama.cpp's server (json_schema: HTTP 500) or a server without response_format (HTTP 400)
         self.supports_json_schema = True
         self.supports_response_format = True
@@ -534,6 +547,22 @@ class FakeLLMServer:
         with self._lock:
             self._faults.extend([kind] * n)
 
+    def set_fault_rate(
+        self, rate: float, seed: int = 0, kinds: tuple[str, ...] | list[str] = RANDOM_FAULT_KINDS
+    ) -> None:
+        """Fail a fraction `rate` of chat calls (after any queued faults), each with one of `kinds`, chosen
+        by a generator seeded with `seed`: the n-th call's fate is the same in every run."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be within 0..1")
+        unknown = set(kinds) - FAULT_KINDS
+        if unknown or not kinds:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; expected some of {sorted(FAULT_KINDS)}")
+        with self._lock:
+            self._fault_rate = float(rate)
+            self._fault_kinds = tuple(kinds)
+            self._rng = random.Random(seed)
+            self.fault_counts = {}
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -553,6 +582,8 @@ class FakeLLMServer:
             self._delay_s = 0.0
             self._reply_fn = None
             self._requests.clear()
+            self._fault_rate = 0.0
+            self.fault_counts = {}
 
     # ---- internals used by the handler
 
@@ -570,7 +601,15 @@ class FakeLLMServer:
 
     def _next_fault(self) -> str | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            if self._fault_rate <= 0.0:
+                return None
+            draw, kind = self._rng.random(), self._rng.choice(self._fault_kinds)
+            if draw >= self._fault_rate:
+                return None
+            self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+            return kind
 
     def _apply_delay(self) -> None:
         with self._lock:

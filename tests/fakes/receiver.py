@@ -1,8 +1,12 @@
-"""A local HTTP receiver for outbound webhooks: records every request; the status it answers is settable."""
+"""A local HTTP receiver for outbound webhooks: records every request; the status it answers is settable,
+or a seeded fraction of requests fails (`fail_rate`); `accepted()` dedupes by webhook-id, as a real
+receiver does, and counts the duplicates it was sent."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,9 +23,11 @@ def verified(secret: str, delivery: dict[str, Any]) -> Any:
 
 
 class WebhookReceiver:
-    def __init__(self) -> None:
+    def __init__(self, *, fail_rate: float = 0.0, seed: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
-        self.statuses: list[int] = []  # answered in order; 200 once empty
+        self.statuses: list[int] = []  # answered in order; then 200, or 503 for a `fail_rate` share
+        self.fail_rate = fail_rate
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         receiver = self
 
@@ -29,10 +35,18 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver._lock:
+                    if receiver.statuses:
+                        status = receiver.statuses.pop(0)
+                    else:
+                        status = 503 if receiver._rng.random() < receiver.fail_rate else 200
                     receiver.received.append(
-                        {"path": self.path, "headers": dict(self.headers.items()), "body": body}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers.items()),
+                            "body": body,
+                            "status": status,
+                        }
                     )
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -54,6 +68,26 @@ class WebhookReceiver:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def accepted(self, event_type: str | None = None) -> tuple[dict[str, dict[str, Any]], int]:
+        """The deliveries answered 2xx, deduped by webhook-id (first one kept), and how many 2xx deliveries
+        repeated an id already accepted; only events of `event_type` if given."""
+        unique: dict[str, dict[str, Any]] = {}
+        duplicates = 0
+        with self._lock:
+            received = list(self.received)
+        for delivery in received:
+            if not 200 <= delivery["status"] < 300:
+                continue
+            body = json.loads(delivery["body"])
+            if event_type is not None and body.get("type") != event_type:
+                continue
+            webhook_id = {k.lower(): v for k, v in delivery["headers"].items()}["webhook-id"]
+            if webhook_id in unique:
+                duplicates += 1
+            else:
+                unique[webhook_id] = body
+        return unique, duplicates
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout

@@ -284,3 +284,38 @@ def test_process_mode() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _fates(server: FakeLLMServer, calls: int) -> list[str]:
+    """What each of `calls` chat calls met: "ok", or the fault it failed with (timeouts cut short)."""
+    fates = []
+    with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=0.3) as c:
+        for _ in range(calls):
+            try:
+                c.chat.completions.create(model="fake-model", messages=_messages(ENGLISH_PROMPT))
+                fates.append("ok")
+            except openai.RateLimitError:
+                fates.append("429")
+            except openai.InternalServerError:
+                fates.append("500")
+            except openai.APITimeoutError:
+                fates.append("timeout")
+    return fates
+
+
+def test_a_seeded_fault_rate_fails_that_share_of_calls_the_same_way_each_time(server: FakeLLMServer) -> None:
+    server.timeout_sleep_s = 0.5
+    server.set_fault_rate(0.3, seed=7)
+    first = _fates(server, 60)
+    counts = dict(server.fault_counts)
+    server.set_fault_rate(0.3, seed=7)
+    assert _fates(server, 60) == first  # reproducible by seed
+    failed = [fate for fate in first if fate != "ok"]
+    assert 8 <= len(failed) <= 30 and set(failed) == {"429", "500", "timeout"}
+    assert sum(counts.values()) == len(failed)
+    server.set_fault_rate(0.3, seed=8)
+    assert _fates(server, 60) != first  # another seed, other fates
+    server.reset()
+    assert _fates(server, 5) == ["ok"] * 5
+    with pytest.raises(ValueError):
+        server.set_fault_rate(1.5)

@@ -48,6 +48,11 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_JOB_MAX_ATTEMPTS": ("4", "job_max_attempts", 4),
     "REPLY_JOB_BACKOFF_BASE_S": ("0.5", "job_backoff_base_s", 0.5),
     "REPLY_JOB_BACKOFF_CAP_S": ("60", "job_backoff_cap_s", 60.0),
+    "REPLY_DB_POOL_SIZE": ("4", "db_pool_size", 4),
+    "REPLY_DB_MAX_OVERFLOW": ("0", "db_max_overflow", 0),
+    "REPLY_DB_POOL_TIMEOUT_S": ("5", "db_pool_timeout_s", 5.0),
+    "REPLY_EMBED_BATCH_WAIT_MS": ("0.5", "embed_batch_wait_ms", 0.5),
+    "REPLY_EMBED_BATCH_SIZE": ("16", "embed_batch_size", 16),
     "REPLY_WEBHOOK_ALLOW_LOOPBACK": ("true", "webhook_allow_loopback", True),
     "REPLY_WEBHOOK_ALLOWED_NETWORKS": (
         "10.0.0.0/8, 192.168.5.0/24,fd00::/8",

@@ -1,7 +1,7 @@
 """team members with shifts, post assignees, feeds
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-02 00:30:00
 
 Plain CREATE TABLE / ADD COLUMN (see 0002 on why no batch rebuilds); no import of the live models.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
