@@ -1,6 +1,7 @@
 """Entry points: `python -m service` (API with in-process workers), `python -m service worker`, and
 `python -m service check` (exit 0 when the database and the Qdrant server answer: a container health
-check for the worker, which serves no HTTP)."""
+check for the worker, which serves no HTTP), and `python -m service rotate-secrets` (re-encrypt every
+stored secret with the newest key of REPLY_SECRETS_KEY, so the older keys can be removed)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,28 @@ async def check(settings: Settings) -> int:
     return 0
 
 
+async def rotate_secrets(settings: Settings) -> int:
+    from service import crypto, db
+
+    engine = db.create_engine(settings)
+    try:
+        keys = crypto.load_keys(settings)
+        await db.run_migrations(engine, settings, keys)
+        box = crypto.SecretBox(keys)
+        async with db.create_sessionmaker(engine)() as session, session.begin():
+            changed = await crypto.rotate_secrets(session, box)
+    except crypto.SecretsKeyError as exc:
+        print(
+            f"rotation failed: {exc}; put the old key back (after the new one) and run it again",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"re-encrypted {changed} secret(s) with the newest key")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     try:
         settings = Settings()
@@ -85,11 +108,13 @@ def main(argv: list[str]) -> int:
         return 2
     if argv[:1] == ["check"]:
         return asyncio.run(check(settings))
+    if argv[:1] == ["rotate-secrets"]:
+        return asyncio.run(rotate_secrets(settings))
     if argv[:1] == ["worker"]:
         asyncio.run(run_worker(settings))
         return 0
     if argv and argv[0] not in ("api", "serve"):
-        print("usage: python -m service [api|worker|check]", file=sys.stderr)
+        print("usage: python -m service [api|worker|check|rotate-secrets]", file=sys.stderr)
         return 2
     run_api(settings)
     return 0

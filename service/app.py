@@ -24,6 +24,7 @@ from litestar.routes import HTTPRoute
 from service import input_guard, logs, openapi, ratelimit, readiness, shutdown
 from service.adapters.embedder import Embedder
 from service.analytics.routes import AnalyticsController
+from service.audit.routes import list_audit
 from service.auth import keys
 from service.auth.guards import current_principal
 from service.auth.routes import create_api_key
@@ -40,6 +41,7 @@ from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
 from service.knowledge.demo import load_demo_knowledge
 from service.posts import routes as post_routes
+from service.privacy import routes as privacy_routes
 from service.problems import MEDIA_TYPE, problem, type_uri
 from service.runtime import Runtime, start_runtime
 from service.team.routes import TeamController
@@ -235,6 +237,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             knowledge_routes.search_knowledge,
             event_routes.list_deliveries,
             event_routes.replay_delivery,
+            list_audit,
+            privacy_routes.request_erasure,
+            privacy_routes.get_erasure,
         ],
     )
     prometheus = PrometheusConfig(app_name="reply_service", prefix="reply_service", group_path=True)

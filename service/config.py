@@ -20,7 +20,10 @@ def packaged_prompts_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REPLY_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a malformed value (a key, a URL with a password) is never echoed in the error
+    model_config = SettingsConfigDict(
+        env_prefix="REPLY_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -71,6 +74,11 @@ class Settings(BaseSettings):
     # NoDecode: the variable is a comma-separated list ("10.0.0.0/8,192.168.5.0/24"), not JSON.
     webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_timeout_s: float = 10.0
+    # NoDecode: Fernet keys, comma-separated, newest first (service/crypto.py)
+    secrets_key: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fernet keys for secrets at rest, newest first; empty: a key file in data_dir",
+    )
 
     workers: int = Field(default=2, description="in-process job workers; 0 = API only")
     job_lease_s: float = 60.0
@@ -191,6 +199,30 @@ class Settings(BaseSettings):
     def _unit_interval(cls, value: float) -> float:
         if not 0.0 <= value <= 1.0:
             raise ValueError("retrieval scores and weights lie between 0 and 1")
+        return value
+
+    @field_validator("secrets_key", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _valid_keys(cls, value: list[str]) -> list[str]:
+        from cryptography.fernet import Fernet
+
+        for index, key in enumerate(value):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                # never echo the key itself into an error message
+                raise ValueError(
+                    f"REPLY_SECRETS_KEY entry {index + 1} is not a Fernet key (32 url-safe base64 bytes; "
+                    "make one with: python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())')"
+                ) from None
         return value
 
     @field_validator("webhook_allowed_networks", mode="before")

@@ -22,6 +22,8 @@ _MIGRATION_LOCK_ID = zlib.crc32(b"reply-service-migrations")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """hide_parameters: a database error's message (logged, and kept in a job's last_error) names the
+    statement but not its values, which can be post text or handles."""
     url = settings.resolved_database_url
     pool: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
@@ -30,10 +32,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     }
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pool)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **pool)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -59,19 +61,22 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _alembic_config(connection: Connection, secrets_keys: list[str] | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    config.attributes["secrets_keys"] = secrets_keys or []  # 0007 encrypts plaintext webhook secrets
     return config
 
 
-def _upgrade(connection: Connection) -> None:
-    command.upgrade(_alembic_config(connection), "head")
-
-
-async def run_migrations(engine: AsyncEngine, settings: Settings) -> None:
+async def run_migrations(
+    engine: AsyncEngine, settings: Settings, secrets_keys: list[str] | None = None
+) -> None:
     """Bring the schema to head; safe when several replicas start at once."""
+
+    def _upgrade(connection: Connection) -> None:
+        command.upgrade(_alembic_config(connection, secrets_keys), "head")
+
     if engine.dialect.name == "postgresql":
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})

@@ -46,6 +46,11 @@ _NOISY = (
     "sentence_transformers",
     "transformers",
     "alembic.runtime.migration",
+    # at DEBUG these log every statement with its parameters: post text, handles, secrets
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
 )
 _SECRET_HEADERS = {
     "Authorization",

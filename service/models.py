@@ -61,7 +61,11 @@ class Brand(Base):
     channels: Mapped[JSONDict] = mapped_column(default=dict)
     settings: Mapped[JSONDict] = mapped_column(default=dict)
     webhook_url: Mapped[str | None] = mapped_column(sa.String(2048), default=None)
-    webhook_secret: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+    # a Fernet token (service/crypto.py), never the plaintext `whsec_` secret. Text (0007) on PostgreSQL;
+    # SQLite keeps its VARCHAR(200) (it enforces no length, and a rebuild of `brands` would cascade)
+    webhook_secret: Mapped[str | None] = mapped_column(
+        sa.Text().with_variant(sa.String(200), "sqlite"), default=None
+    )
     webhook_disabled: Mapped[bool] = mapped_column(default=False)
     # Raised by every change that moves triage results (hours, holidays, SLA, timezone, reply policy);
     # posts remember the version they were triaged under, so re-triage knows what is stale.
@@ -309,3 +313,45 @@ class IdempotencyRecord(Base):
     # While in flight: the request that holds the key renews this; once it passes, a retry takes over.
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     owner: Mapped[str | None] = mapped_column(sa.String(32), default=None)  # the holding request's token
+
+
+class AuditEntry(Base):
+    """Who changed what, with the state before and after (never a secret), written in the change's own
+    transaction. `brand_id` NULL: a change not tied to one brand (an all-brands API key)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_brand_id", "brand_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    brand_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("brands.id", ondelete="CASCADE", name="fk_audit_brand_id"), default=None
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_key_id: Mapped[str | None] = mapped_column(sa.String(32), default=None)
+    actor_name: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    target: Mapped[str] = mapped_column(sa.String(300))
+    before: Mapped[JSONDict | None] = mapped_column(default=None)
+    after: Mapped[JSONDict | None] = mapped_column(default=None)
+
+
+class Erasure(Base):
+    """A request to erase one author's data from a brand. The handle is kept only while the job is
+    pending (it needs it); done, only its hash is left."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    brand_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("brands.id", ondelete="CASCADE", name="fk_erasures_brand_id"), index=True
+    )
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    handle: Mapped[str | None] = mapped_column(sa.String(100), default=None)
+    handle_hash: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    posts_deleted: Mapped[int] = mapped_column(default=0)
+    # between the database step and the vector step: the erased posts' ids (ids only, no text)
+    post_ids: Mapped[list[Any]] = mapped_column(default=list)
+    requested_by: Mapped[str | None] = mapped_column(sa.String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

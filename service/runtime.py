@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service import db
+from service import crypto, db
 from service.adapters import batching
 from service.adapters.embedder import Embedder, load_embedder
 from service.adapters.llm import LLMClient
@@ -33,6 +33,7 @@ class Runtime:
     vectors: VectorStore
     llm: LLMClient | None
     webhooks: WebhookSender
+    secrets: crypto.SecretBox  # webhook secrets at rest
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -52,7 +53,13 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
     """Connect everything and migrate the database. `embedder` lets tests share one loaded model."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings)
-    await db.run_migrations(engine, settings)
+    keys = crypto.load_keys(settings)
+    box = crypto.SecretBox(keys)
+    await db.run_migrations(engine, settings, keys)
+    sessionmaker = db.create_sessionmaker(engine)
+    async with sessionmaker() as session, session.begin():
+        # secrets under an older key (or plaintext from before a key was set) move to the newest key
+        await crypto.rotate_secrets(session, box)
     batching.configure(max_wait_s=settings.embed_batch_wait_ms / 1000, max_batch=settings.embed_batch_size)
     embedder = embedder or load_embedder(settings.embedding_model)
     retrieval_models = {DENSE: embedder}
@@ -72,7 +79,7 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessionmaker=db.create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         embedder=embedder,
         retrieval_models=retrieval_models,
         triager=triager,
@@ -83,4 +90,5 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
             allow_loopback=settings.webhook_allow_loopback,
             allowed_networks=settings.webhook_allowed_networks,
         ),
+        secrets=box,
     )

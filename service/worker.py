@@ -25,6 +25,7 @@ from service.jobs import queue
 from service.jobs.retention import purge_expired, schedule_purge
 from service.knowledge.service import delete_vectors, index_document, learn_answer
 from service.posts import workflow
+from service.privacy.erasure import erase_author
 from service.runtime import Runtime
 from service.team.assignment import reassign_shifts, schedule_reassignment
 from service.triage.service import retriage_brand
@@ -110,6 +111,7 @@ HANDLERS: dict[str, Handler] = {
     "purge_expired": purge_expired,
     "reassign_shifts": reassign_shifts,
     "poll_feed": poll_feed,
+    "erase_author": erase_author,
 }
 # What to do when a job of this kind fails for good, so the failure is visible where users look.
 ON_FINAL_FAILURE: dict[str, Callable[[Runtime, queue.Lease, str], Awaitable[None]]] = {

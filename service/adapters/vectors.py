@@ -116,7 +116,7 @@ class VectorStore:
                     "brand_id",
                     models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
                 )
-                for field_name in ("document_id", "kind", "source_id"):
+                for field_name in ("document_id", "kind", "source_id", "post_id"):
                     await self._client.create_payload_index(
                         self.collection, field_name, models.PayloadSchemaType.KEYWORD
                     )
@@ -200,8 +200,10 @@ class VectorStore:
         document_id: str | None = None,
         keep_version: int | None = None,
         source_id: str | None = None,
+        post_ids: list[str] | None = None,
     ) -> None:
-        """Delete a brand's points matching the given fields (all of a document but one version, ...)."""
+        """Delete a brand's points matching the given fields (all of a document but one version, the past
+        answers of some posts, ...)."""
         must: list[models.Condition] = [
             models.FieldCondition(key="brand_id", match=models.MatchValue(value=brand_id))
         ]
@@ -210,6 +212,10 @@ class VectorStore:
             must.append(models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id)))
         if source_id is not None:
             must.append(models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id)))
+        if post_ids is not None:
+            if not post_ids:
+                return
+            must.append(models.FieldCondition(key="post_id", match=models.MatchAny(any=post_ids)))
         if keep_version is not None:
             must_not.append(models.FieldCondition(key="version", match=models.MatchValue(value=keep_version)))
         await self._client.delete(

@@ -29,6 +29,7 @@ class Principal:
     key_id: str
     role: str
     brands: frozenset[str] | None  # None: every brand
+    name: str = ""  # the key's name, for the audit log
 
     def can_access(self, brand_slug: str) -> bool:
         return self.brands is None or brand_slug in self.brands
@@ -40,7 +41,7 @@ class Principal:
 
 def _principal(row: ApiKey) -> Principal:
     brands = None if ALL_BRANDS in row.brands else frozenset(row.brands)
-    return Principal(key_id=row.id, role=row.role, brands=brands)
+    return Principal(key_id=row.id, role=row.role, brands=brands, name=row.name)
 
 
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:

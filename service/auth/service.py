@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit import service as audit
 from service.auth import keys
 from service.auth.keys import Principal
 from service.auth.schemas import ApiKeyIn, ApiKeyOut
@@ -30,6 +31,19 @@ async def create_api_key(session: AsyncSession, principal: Principal, data: ApiK
                 errors=[{"field": "brands", "message": f"unknown: {', '.join(missing)}"}],
             )
     row, secret = await keys.create_key(session, data.name, data.role, brands)
+    # the key's secret never enters the log; a key for some brands shows in each of them
+    after = {
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "brands": list(row.brands),
+    }
+    if keys.ALL_BRANDS in row.brands:
+        audit.record(session, principal, "create", f"api_key:{row.id}", brand_id=None, after=after)
+    else:
+        ids = (await session.execute(sa.select(Brand.id).where(Brand.slug.in_(brands)))).scalars().all()
+        for brand_id in ids:
+            audit.record(session, principal, "create", f"api_key:{row.id}", brand_id=brand_id, after=after)
     return ApiKeyOut(
         id=row.id,
         name=row.name,

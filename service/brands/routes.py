@@ -23,7 +23,7 @@ class BrandController(Controller):
         if principal.brands is not None:
             raise Forbidden("creating a brand needs an admin key scoped to all brands")
         async with runtime.transaction() as session:
-            return await service.create_brand(session, runtime.settings, data)
+            return await service.create_brand(session, runtime.settings, runtime.secrets, principal, data)
 
     @get("/{slug:str}", guards=allow("admin", "agent", "integration"))
     async def get_brand(self, slug: str, runtime: Runtime, principal: Principal) -> BrandOut:
@@ -41,7 +41,7 @@ class BrandController(Controller):
     ) -> BrandOut:
         principal.ensure_brand(slug)
         async with runtime.transaction() as session:
-            out = await service.patch_brand(session, runtime.settings, slug, data)
+            out = await service.patch_brand(session, runtime.settings, runtime.secrets, principal, slug, data)
         queue.notify()  # a re-triage job may wait
         return out
 
@@ -50,4 +50,4 @@ class BrandController(Controller):
         """Approve the holding reply as it stands; changing its text later withdraws the approval."""
         principal.ensure_brand(slug)
         async with runtime.transaction() as session:
-            return await service.approve_out_of_hours_reply(session, slug, principal.key_id)
+            return await service.approve_out_of_hours_reply(session, slug, principal)

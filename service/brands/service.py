@@ -15,6 +15,7 @@ from service.adapters.webhooks import (
     new_secret,
     valid_secret,
 )
+from service.audit import service as audit
 from service.auth.keys import Principal
 from service.brands.schemas import (
     BrandIn,
@@ -25,6 +26,7 @@ from service.brands.schemas import (
     WebhookOut,
 )
 from service.config import Settings
+from service.crypto import SecretBox
 from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs import queue
 from service.models import Brand, utcnow
@@ -99,7 +101,23 @@ def to_out(brand: Brand, *, shown_secret: str | None = None) -> BrandOut:
     )
 
 
-async def create_brand(session: AsyncSession, settings: Settings, data: BrandIn) -> BrandOut:
+def snapshot(brand: Brand) -> dict[str, Any]:
+    """The brand as the audit log keeps it: what the API shows, never the webhook secret."""
+    return audit.scrub(to_out(brand).model_dump(mode="json", exclude={"created_at", "updated_at"}))
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+async def create_brand(
+    session: AsyncSession,
+    settings: Settings,
+    box: SecretBox,
+    principal: Principal | None,
+    data: BrandIn,
+) -> BrandOut:
     if await session.scalar(sa.select(Brand.id).where(Brand.slug == data.slug)):
         raise Conflict(f"brand '{data.slug}' exists")
     shown = None
@@ -117,13 +135,17 @@ async def create_brand(session: AsyncSession, settings: Settings, data: BrandIn)
         policy_version=1,
     )
     if data.webhook is not None:
-        brand.webhook_url, brand.webhook_secret, generated = await _webhook(settings, data.webhook)
-        shown = brand.webhook_secret if generated else None
+        brand.webhook_url, secret, generated = await _webhook(settings, data.webhook)
+        brand.webhook_secret = box.encrypt(secret)
+        shown = secret if generated else None
     session.add(brand)
     try:
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"brand '{data.slug}' exists") from exc
+    audit.record(
+        session, principal, "create", f"brand:{brand.slug}", brand_id=brand.id, after=snapshot(brand)
+    )
     return to_out(brand, shown_secret=shown)
 
 
@@ -151,9 +173,18 @@ def _triage_view(brand: Brand) -> tuple[Any, ...]:
     )
 
 
-async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data: BrandPatch) -> BrandOut:
+async def patch_brand(
+    session: AsyncSession,
+    settings: Settings,
+    box: SecretBox,
+    principal: Principal | None,
+    slug: str,
+    data: BrandPatch,
+) -> BrandOut:
     brand = await get_by_slug(session, slug)
     before = _triage_view(brand)
+    shown_before = snapshot(brand)
+    secret_before = brand.webhook_secret
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     shown = None
     for field in ("name", "language", "timezone", "business_hours"):
@@ -173,19 +204,28 @@ async def patch_brand(session: AsyncSession, settings: Settings, slug: str, data
         if data.webhook is None:
             brand.webhook_url, brand.webhook_secret = None, None
         else:
-            brand.webhook_url, brand.webhook_secret, generated = await _webhook(settings, data.webhook)
+            brand.webhook_url, secret, generated = await _webhook(settings, data.webhook)
+            brand.webhook_secret = box.encrypt(secret)
             brand.webhook_disabled = False
-            shown = brand.webhook_secret if generated else None
+            shown = secret if generated else None
     if _triage_view(brand) != before:
         # open posts were triaged under the old hours or rules: a durable job triages them again
         brand.policy_version = (brand.policy_version or 1) + 1
         queue.enqueue(session, "retriage_brand", {"brand_id": brand.id})
     await session.flush()
+    old, new = changed(shown_before, snapshot(brand))
+    if brand.webhook_secret != secret_before:
+        # that the secret changed is worth knowing; the secret itself never enters the log
+        old["webhook_secret_changed"], new["webhook_secret_changed"] = False, True
+    audit.record(
+        session, principal, "update", f"brand:{brand.slug}", brand_id=brand.id, before=old, after=new
+    )
     return to_out(brand, shown_secret=shown)
 
 
-async def approve_out_of_hours_reply(session: AsyncSession, slug: str, key_id: str) -> BrandOut:
+async def approve_out_of_hours_reply(session: AsyncSession, slug: str, principal: Principal) -> BrandOut:
     """An admin approves the holding reply's current text; only then is it ever sent."""
+    key_id = principal.key_id
     brand = await get_by_slug(session, slug)
     current = (brand.settings or {}).get("out_of_hours_reply")
     if not current:
@@ -200,4 +240,13 @@ async def approve_out_of_hours_reply(session: AsyncSession, slug: str, key_id: s
         },
     }
     await session.flush()
+    audit.record(
+        session,
+        principal,
+        "approve",
+        f"brand:{brand.slug}/out_of_hours_reply",
+        brand_id=brand.id,
+        before={"out_of_hours_reply": current},
+        after={"out_of_hours_reply": brand.settings["out_of_hours_reply"]},
+    )
     return to_out(brand)

@@ -85,7 +85,7 @@ async def upload_document(request: Request, runtime: Runtime, principal: Princip
     filename, data, content_type, kind = await knowledge.read_upload(await request.form())
     async with runtime.transaction() as session:
         row = await brands.get_by_slug(session, slug)
-        await knowledge.upload(
+        doc = await knowledge.upload(
             session,
             row,
             filename,
@@ -94,6 +94,7 @@ async def upload_document(request: Request, runtime: Runtime, principal: Princip
             kind=kind,
             max_bytes=runtime.settings.max_upload_bytes,
         )
+        knowledge.audit_upload(session, principal, row, doc)
     queue.notify()
     return redirect("/knowledge", brand=slug, notice="uploaded")
 
@@ -103,7 +104,8 @@ async def delete_document(runtime: Runtime, principal: Principal, slug: str, doc
     principal.ensure_brand(slug)
     async with runtime.transaction() as session:
         row = await brands.get_by_slug(session, slug)
-        await knowledge.delete(session, row, document_id)
+        doc = await knowledge.delete(session, row, document_id)
+        knowledge.audit_delete(session, principal, row, doc)
     queue.notify()
     return redirect("/knowledge", brand=slug, notice="deleted")
 
@@ -201,7 +203,12 @@ async def save_brand(
         async with runtime.transaction() as session:
             current = await brands.get_by_slug(session, slug)
             out = await brands.patch_brand(
-                session, runtime.settings, slug, brand_patch(form, current.webhook_url)
+                session,
+                runtime.settings,
+                runtime.secrets,
+                principal,
+                slug,
+                brand_patch(form, current.webhook_url),
             )
     except DomainError as error:
         async with runtime.transaction() as session:

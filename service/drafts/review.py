@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit import service as audit
 from service.auth.keys import Principal
 from service.drafts.schemas import MAX_REPLY_CHARS
 from service.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
@@ -107,10 +108,15 @@ def edit_record(generated: str, current: str) -> dict[str, Any]:
 async def edit(
     session: AsyncSession, principal: Principal, draft_id: str, text: str, version: int | None
 ) -> Draft:
-    draft, _, _ = await load(session, principal, draft_id)
+    draft, _, brand = await load(session, principal, draft_id)
     text = _check_text(text)
     change = edit_record(draft.generated_text or draft.text, text)
+    before = {"text": draft.text, "version": draft.version}
     await _bump(session, draft, version, text=text, edit=change)
+    after = {"text": draft.text, "version": draft.version}
+    audit.record(
+        session, principal, "edit", f"draft:{draft.id}", brand_id=brand.id, before=before, after=after
+    )
     return draft
 
 
@@ -133,15 +139,26 @@ async def approve(
         final = _check_text(text)
         values["text"] = final
     values["edit"] = edit_record(draft.generated_text or draft.text, final)
+    before = {"status": draft.status, "text": draft.text, "version": draft.version}
     await _bump(session, draft, version, **values)
     post.status = "approved"
+    audit.record(
+        session,
+        principal,
+        "approve",
+        f"draft:{draft.id}",
+        brand_id=brand.id,
+        before=before,
+        after={"status": draft.status, "text": draft.text, "version": draft.version},
+    )
     emit(session, brand, "reply.approved", events.reply_approved(brand, post, draft))
     queue.enqueue(session, "learn_answer", {"draft_id": draft.id})
     return draft
 
 
 async def reject(session: AsyncSession, principal: Principal, draft_id: str, reason: str) -> Draft:
-    draft, post, _ = await load(session, principal, draft_id)
+    draft, post, brand = await load(session, principal, draft_id)
+    before = {"status": draft.status, "version": draft.version}
     await _bump(
         session,
         draft,
@@ -152,13 +169,22 @@ async def reject(session: AsyncSession, principal: Principal, draft_id: str, rea
         decided_at=utcnow(),
     )
     post.status = "rejected"
+    audit.record(
+        session,
+        principal,
+        "reject",
+        f"draft:{draft.id}",
+        brand_id=brand.id,
+        before=before,
+        after={"status": draft.status, "reason": reason, "version": draft.version},
+    )
     return draft
 
 
 async def regenerate(
     session: AsyncSession, principal: Principal, draft_id: str, instruction: str | None, version: int | None
 ) -> Post:
-    draft, post, _ = await load(session, principal, draft_id)
+    draft, post, brand = await load(session, principal, draft_id)
     if draft.status != "pending" or post.status != "drafted":
         raise Conflict(f"draft is '{draft.status}'; only a pending draft can be regenerated")
     if version is not None and version != draft.version:
@@ -169,5 +195,14 @@ async def regenerate(
     post.status = "triaged"
     queue.enqueue(
         session, "draft_post", {"post_id": post.id, "generation": generation, "instruction": instruction}
+    )
+    audit.record(
+        session,
+        principal,
+        "regenerate",
+        f"draft:{draft.id}",
+        brand_id=brand.id,
+        before={"generation": draft.generation},
+        after={"generation": generation, "instruction": instruction},
     )
     return post

@@ -61,7 +61,7 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
             event.last_error = "the brand has no enabled webhook"
             await queue.complete(session, lease)
             return
-        url, secret = brand.webhook_url, brand.webhook_secret
+        url, secret = brand.webhook_url, runtime.secrets.decrypt(brand.webhook_secret)
         body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
         event_id = event.id
 

@@ -30,7 +30,7 @@ async def load_demo_knowledge(runtime: Runtime, directory: Path) -> int:
         async with runtime.transaction() as session:
             if not await session.scalar(sa.select(Brand.id).where(Brand.slug == spec.slug)):
                 with contextlib.suppress(Conflict):  # another replica made it first
-                    await create_brand(session, runtime.settings, spec)
+                    await create_brand(session, runtime.settings, runtime.secrets, None, spec)
         for path in sorted(brand_dir.iterdir()):
             if path.name == "brand.json" or not path.is_file() or path.name.startswith("."):
                 continue

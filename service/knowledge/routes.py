@@ -40,7 +40,9 @@ async def upload_document(slug: str, request: Request, runtime: Runtime, princip
             kind=kind,
             max_bytes=runtime.settings.max_upload_bytes,
         )
-        return service.to_out(doc)
+        out = service.to_out(doc)
+        service.audit_upload(session, principal, brand, doc)
+        return out
 
 
 @get(BASE + "/documents", guards=allow("admin"), tags=["knowledge"])
@@ -76,7 +78,8 @@ async def delete_document(slug: str, document_id: str, runtime: Runtime, princip
     principal.ensure_brand(slug)
     async with runtime.transaction() as session:
         brand = await get_by_slug(session, slug)
-        await service.delete(session, brand, document_id)
+        doc = await service.delete(session, brand, document_id)
+        service.audit_delete(session, principal, brand, doc)
 
 
 @get(BASE + "/knowledge/search", guards=allow("admin", "agent"), tags=["knowledge"])

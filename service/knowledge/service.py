@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.embedder import Embedder, aencode
 from service.adapters.vectors import VectorPoint, point_id
+from service.audit import service as audit
+from service.auth.keys import Principal
 from service.errors import InvalidDocument, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import queue
 from service.knowledge import sparse
@@ -125,6 +127,16 @@ async def upload(
     return doc
 
 
+def audit_upload(session: AsyncSession, principal: Principal, brand: Brand, doc: Document) -> None:
+    after = {"filename": doc.filename, "sha256": doc.sha256, "version": doc.version, "kind": doc.kind}
+    audit.record(session, principal, "upload", f"document:{doc.id}", brand_id=brand.id, after=after)
+
+
+def audit_delete(session: AsyncSession, principal: Principal, brand: Brand, doc: Document) -> None:
+    before = {"filename": doc.filename, "sha256": doc.sha256, "version": doc.version}
+    audit.record(session, principal, "delete", f"document:{doc.id}", brand_id=brand.id, before=before)
+
+
 async def get(session: AsyncSession, brand: Brand, document_id: str) -> Document:
     doc = await session.get(Document, document_id)
     if doc is None or doc.brand_id != brand.id:
@@ -146,11 +158,12 @@ async def list_documents(
     return list(rows)
 
 
-async def delete(session: AsyncSession, brand: Brand, document_id: str) -> None:
+async def delete(session: AsyncSession, brand: Brand, document_id: str) -> Document:
     """The row goes now (searches stop seeing its hits at once); its points go in a durable job."""
     doc = await get(session, brand, document_id)
     await session.delete(doc)
     queue.enqueue(session, "delete_vectors", {"brand_id": brand.id, "document_id": document_id})
+    return doc
 
 
 @dataclass(frozen=True)
@@ -360,4 +373,8 @@ async def learn_answer(runtime: Runtime, lease: queue.Lease) -> None:
     models = runtime.retrieval_models
     await runtime.vectors.upsert(await embed_points(models, items))
     async with runtime.transaction() as session:
+        # An erasure may have deleted the post while we embedded it (after its own vector step): the
+        # points just written must not outlive it.
+        if await session.get(Draft, draft_id) is None:
+            await runtime.vectors.delete(post.brand_id, post_ids=[post.id])
         await queue.complete(session, lease)

@@ -89,6 +89,10 @@ MATRIX: dict[str, Rule] = {
     "GET /v1/brands/{slug}/feeds": Rule(("admin",)),
     "GET /v1/brands/{slug}/feeds/{feed_id}": Rule(("admin",)),
     "DELETE /v1/brands/{slug}/feeds/{feed_id}": Rule(("admin",)),
+    "GET /v1/brands/{slug}/audit": Rule(("admin",)),
+    "POST /v1/brands/{slug}/erasures": Rule(("admin",), body={"channel": "twitter", "handle": "nobody"}),
+    # an id nobody made: the allowed key gets the route's 404, every other key its 401/403 first
+    "GET /v1/brands/{slug}/erasures/{erasure_id}": Rule(("admin",), ok=(404,)),
     "DELETE /v1/brands/{slug}/documents/{document_id}": Rule(("admin",)),
 }
 # Routes that answer without a key: operations, metrics and the schema (prefixes).
@@ -147,6 +151,7 @@ async def seed(api: Api, receiver: WebhookReceiver) -> dict[str, Any]:
             "delivery_id": delivery_id,
             "member_id": member.json()["id"],
             "feed_id": feed.json()["id"],
+            "erasure_id": "e-unknown",
         },
     }
 

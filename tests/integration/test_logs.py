@@ -147,3 +147,45 @@ async def test_sane_request_ids_are_kept_on_every_response(api: Api) -> None:
     assert replay.headers.get("idempotent-replayed") == "true" and replay.headers["x-request-id"] == "second"
     bad = await api.client.post("/v1/posts", json={}, headers={**integration, "X-Request-ID": "bad-1"})
     assert bad.status_code == 422 and bad.headers["x-request-id"] == "bad-1"
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_whole_path_and_erasure_log_ids_never_text_or_handles(
+    make_client: Any, capfd: pytest.CaptureFixture[str], level: str
+) -> None:
+    """Post, draft, approve (with a webhook), then the author's erasure: every line the service writes at
+    this level, JSON or not, names ids and counts but never the post text, the reply or the handle."""
+    from tests.fakes.receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        api: Api = await make_client(log_level=level)
+        await api.brand("shop", webhook={"url": receiver.url})
+        integration = await api.key("integration", ["shop"])
+        agent = await api.key("agent", ["shop"])
+        text, handle = "Parcel KQ-77341 lost near Bremen, help", "Logged_Author"
+        post_id = await api.send_post(integration, "log-1", text, author={"handle": f"@{handle}"})
+        draft = (await api.wait_post(post_id, integration))["draft"]
+        reply = f"Sorry @{handle}, we are on KQ-77341 and Bremen."
+        approved = await api.client.post(
+            f"/v1/drafts/{draft['id']}/approve",
+            json={"text": reply},
+            headers={**agent, "If-Match": str(draft["version"])},
+        )
+        assert approved.status_code == 200, approved.text
+        await receiver.wait_for_async(3)
+        erasure = await api.client.post(
+            "/v1/brands/shop/erasures", json={"channel": "twitter", "handle": handle}, headers=api.admin
+        )
+        assert erasure.status_code == 202, erasure.text
+        await api.settled_jobs()
+        lines = await _read_until(
+            capfd, lambda line: line.get("event") == "author erased" and line.get("posts_deleted") == 1
+        )
+        out = capfd.readouterr()
+    kinds = {line.get("kind") for line in lines if line.get("event") == "job done"}
+    assert {"triage_post", "draft_post", "deliver_event", "learn_answer", "erase_author"} <= kinds, kinds
+    everything = (json.dumps(lines, ensure_ascii=False) + out.err + out.out).lower()
+    for secret in ("kq-77341", "bremen", handle.lower(), "parcel"):
+        at = everything.find(secret)
+        assert at < 0, everything[max(0, at - 600) : at + 100]
+    assert post_id in everything  # ids are what the lines carry

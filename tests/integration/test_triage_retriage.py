@@ -125,7 +125,9 @@ async def test_a_change_during_triage_is_not_lost(make_client: Any, monkeypatch:
     async def triage_then_change_brand(*args: Any, **kwargs: Any) -> Any:
         result = await original(*args, **kwargs)
         async with runtime.transaction() as session:
-            await brands.patch_brand(session, runtime.settings, "shop", BrandPatch(business_hours=None))
+            await brands.patch_brand(
+                session, runtime.settings, runtime.secrets, None, "shop", BrandPatch(business_hours=None)
+            )
         pool = WorkerPool(runtime, 1)
         assert await pool.run_once()  # the change's own re-triage job: the post is not stored yet
         return result

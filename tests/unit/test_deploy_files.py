@@ -20,7 +20,7 @@ from service.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCKS = ("requirements.lock", "requirements-dev.lock")
-SECRETS = ("POSTGRES_PASSWORD", "QDRANT_API_KEY", "REPLY_BOOTSTRAP_ADMIN_KEY")
+SECRETS = ("POSTGRES_PASSWORD", "QDRANT_API_KEY", "REPLY_BOOTSTRAP_ADMIN_KEY", "REPLY_SECRETS_KEY")
 
 
 def _setting_names() -> set[str]:

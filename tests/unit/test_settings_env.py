@@ -13,6 +13,9 @@ from service.config import Settings
 README = Path(__file__).resolve().parents[2] / "README.md"
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
+_NEW_KEY = "bmV3LWtleS0wMTIzNDU2Nzg5LWFiY2RlZi1naGlqa2w="  # 32 bytes, url-safe base64: Fernet keys
+_OLD_KEY = "b2xkLWtleS0wMTIzNDU2Nzg5LWFiY2RlZi1naGlqa2w="
+
 # variable -> (value in the environment, settings attribute, value expected there)
 CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_HOST": ("0.0.0.0", "host", "0.0.0.0"),
@@ -58,6 +61,11 @@ CASES: dict[str, tuple[str, str, Any]] = {
         "10.0.0.0/8, 192.168.5.0/24,fd00::/8",
         "webhook_allowed_networks",
         ["10.0.0.0/8", "192.168.5.0/24", "fd00::/8"],
+    ),
+    "REPLY_SECRETS_KEY": (
+        f"{_NEW_KEY}, {_OLD_KEY}",
+        "secrets_key",
+        [_NEW_KEY, _OLD_KEY],
     ),
     "REPLY_MAX_JSON_BYTES": ("2048", "max_json_bytes", 2048),
     "REPLY_MAX_UPLOAD_BYTES": ("4096", "max_upload_bytes", 4096),
@@ -117,3 +125,12 @@ def test_a_single_network_and_a_bad_one(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("REPLY_WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/8,not-a-network")
     with pytest.raises(ValueError, match="not-a-network"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_single_secrets_key_and_a_bad_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLY_SECRETS_KEY", _NEW_KEY)
+    assert Settings(_env_file=None).secrets_key == [_NEW_KEY]  # type: ignore[call-arg]
+    monkeypatch.setenv("REPLY_SECRETS_KEY", f"{_NEW_KEY},short")
+    with pytest.raises(ValueError, match="REPLY_SECRETS_KEY entry 2") as caught:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert _NEW_KEY not in str(caught.value)  # the keys are never echoed
