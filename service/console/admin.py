@@ -18,6 +18,7 @@ from service.brands.schemas import BrandOut, BrandPatch
 from service.console.pages import action, form_values, page, pick_brand, redirect, render
 from service.console.review import notice, valid
 from service.errors import Conflict, DomainError, InvalidInput
+from service.events import deliveries
 from service.events import schemas as events
 from service.events.outbox import emit
 from service.jobs import queue
@@ -28,6 +29,7 @@ from service.runtime import Runtime
 from service.triage.models import PRIORITIES
 
 ADMIN = ("admin",)
+DELIVERY_LOG = 20  # the most recent deliveries the brand page lists (the API pages further)
 
 
 @page("/knowledge", roles=ADMIN, nav="nav_knowledge")
@@ -122,19 +124,31 @@ async def brand_page(
         if slug:
             principal.ensure_brand(slug)
             out = brands.to_out(await brands.get_by_slug(session, slug))
-    return await render(request, runtime, "brand.html", brand=slug, notice=notice(notice_), **_shown(out))
+    return await render(
+        request,
+        runtime,
+        "brand.html",
+        brand=slug,
+        notice=notice(notice_),
+        **await _shown(runtime, principal, out),
+    )
 
 
-def _shown(out: BrandOut | None) -> dict[str, Any]:
-    """The brand as the settings form shows it: JSON fields as indented text."""
+async def _shown(runtime: Runtime, principal: Principal, out: BrandOut | None) -> dict[str, Any]:
+    """The brand as the settings form shows it (JSON fields as indented text) and its delivery log."""
     if out is None:
-        return {"out": None}
+        return {"out": None, "deliveries": []}
+    async with runtime.transaction() as session:
+        log = await deliveries.list_for_brand(
+            session, principal, out.slug, status=None, limit=DELIVERY_LOG, cursor=None
+        )
     channels = {k: v.model_dump(exclude_none=True) for k, v in out.channels.items()}
     return {
         "out": out,
         "channels_json": json.dumps(channels, indent=1),
         "hours_json": json.dumps(out.business_hours) if out.business_hours else "",
         "priorities": PRIORITIES,
+        "deliveries": log.items,
     }
 
 
@@ -207,7 +221,7 @@ async def save_brand(
             brand=slug,
             error=error,
             form=form,
-            **_shown(out),
+            **await _shown(runtime, principal, out),
         )
     queue.notify()  # a re-triage job may wait
     if out.webhook and out.webhook.secret:
@@ -218,7 +232,7 @@ async def save_brand(
             "brand.html",
             brand=slug,
             notice="settings_saved",
-            **_shown(out),
+            **await _shown(runtime, principal, out),
         )
     return redirect("/brand", brand=slug, notice="settings_saved")
 

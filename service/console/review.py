@@ -26,6 +26,7 @@ from service.models import Draft, Incident
 from service.posts import service as posts
 from service.posts.schemas import PostOut
 from service.runtime import Runtime
+from service.team import service as team
 from service.triage.models import PRIORITIES
 from service.triage.service import thread_texts
 
@@ -39,6 +40,13 @@ NOTICES = (
     "uploaded",
     "deleted",
     "settings_saved",
+    "member_added",
+    "member_saved",
+    "member_removed",
+    "claimed",
+    "feed_added",
+    "feed_deleted",
+    "replayed",
 )
 
 
@@ -77,10 +85,18 @@ async def queue_items(
     channel: str | None,
     priority: str | None,
     overdue: bool,
+    assignee: str | None = None,
 ) -> list[PostOut]:
     async with runtime.transaction() as session:
         return await posts.queue_for_brand(
-            session, principal, brand, 200, channel=channel, priority=priority, overdue=overdue
+            session,
+            principal,
+            brand,
+            200,
+            channel=channel,
+            priority=priority,
+            overdue=overdue,
+            assignee=assignee,
         )
 
 
@@ -93,6 +109,18 @@ def _filters(channel: str | None, priority: str | None, overdue: bool) -> tuple[
     return channel or None, priority or None, overdue
 
 
+ASSIGNEE_FILTERS = ("me", "none")
+
+
+def _assignee(value: str | None) -> str | None:
+    """The queue's assignee filter: `me` (the member linked to the signed-in key) or `none`."""
+    if value and value not in ASSIGNEE_FILTERS:
+        raise InvalidInput(
+            "unknown assignee filter", errors=[{"field": "assignee", "message": "|".join(ASSIGNEE_FILTERS)}]
+        )
+    return value or None
+
+
 @page("/queue", roles=AGENT, nav="nav_queue")
 async def queue_page(
     request: Request,
@@ -102,12 +130,14 @@ async def queue_page(
     channel: str | None = Parameter(default=None, max_length=32),
     priority: str | None = Parameter(default=None, max_length=10),
     overdue: bool = Parameter(default=False),
+    assignee: str | None = Parameter(default=None, max_length=10),
     notice_: str | None = Parameter(query="notice", default=None, max_length=20),
 ) -> Template:
     async with runtime.sessionmaker() as session:
         slug = pick_brand(await visible_slugs(session, principal), brand)
     channel, priority, overdue = _filters(channel, priority, overdue)
-    items = await queue_items(runtime, principal, slug, channel, priority, overdue) if slug else []
+    assignee = _assignee(assignee)
+    items = await queue_items(runtime, principal, slug, channel, priority, overdue, assignee) if slug else []
     return await render(
         request,
         runtime,
@@ -117,6 +147,7 @@ async def queue_page(
         channel=channel,
         priority=priority,
         overdue=overdue,
+        assignee=assignee,
         priorities=PRIORITIES,
         channels=sorted(DEFAULT_MAX_CHARS),
         notice=notice(notice_),
@@ -132,10 +163,11 @@ async def queue_rows(
     channel: str | None = Parameter(default=None, max_length=32),
     priority: str | None = Parameter(default=None, max_length=10),
     overdue: bool = Parameter(default=False),
+    assignee: str | None = Parameter(default=None, max_length=10),
 ) -> Template:
     """The queue's rows alone, which the page fetches again every few seconds (htmx)."""
     channel, priority, overdue = _filters(channel, priority, overdue)
-    items = await queue_items(runtime, principal, brand, channel, priority, overdue)
+    items = await queue_items(runtime, principal, brand, channel, priority, overdue, _assignee(assignee))
     return await render(request, runtime, "queue_rows.html", brand=brand, items=items)
 
 
@@ -148,7 +180,9 @@ async def _post_context(
         row, brand = await posts.load(session, principal, post_id)
         current = draft or await current_draft(session, row.id)
         thread = await thread_texts(session, row)
-        out = posts.post_out(row, brand.slug, current)
+        assigned = (await team.assignees(session, [row])).get(row.id)
+        out = posts.post_out(row, brand.slug, current, assigned)
+        member = await team.member_for_key(session, brand.id, principal.key_id)
         limit = text_limit(draft_request(runtime, brand, row, thread, None))
         incident = await session.get(Incident, row.incident_id) if row.incident_id else None
         waiting = await posts.queue_for_brand(session, principal, brand.slug, 200)
@@ -169,6 +203,10 @@ async def _post_context(
         "next_post": later[0] if later else None,
         "marked": highlighted(checked, current.checks or []) if current else [],
         "regenerating": row.status == "triaged",
+        # the claim button: for an agent on the brand's team, on an open post not already theirs
+        "claimable": member is not None
+        and row.status in ("triaged", "drafted")
+        and row.assignee_id != member.id,
     }
 
 

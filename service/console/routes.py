@@ -14,12 +14,12 @@ from litestar.static_files import create_static_files_router
 
 from service.auth.keys import authenticate
 from service.config import Settings
-from service.console import admin, i18n, review, session
+from service.console import admin, i18n, insights, review, session, teamwork
 from service.console.pages import HANDLERS, NAV, base_context, form_values, translator
 from service.errors import DomainError, Forbidden, Unauthorized
 from service.runtime import Runtime
 
-_ = (admin, review)  # their pages register themselves in pages.HANDLERS
+_ = (admin, review, insights, teamwork)  # their pages register themselves in pages.HANDLERS
 TEMPLATES = Path(str(files("service.console").joinpath("templates")))
 STATIC = Path(str(files("service.console").joinpath("static")))
 

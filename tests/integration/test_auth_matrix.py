@@ -62,9 +62,6 @@ MATRIX: dict[str, Rule] = {
     "GET /v1/brands/{slug}/knowledge/search": Rule(("admin", "agent"), query="q=return"),
     "POST /v1/posts": Rule(("integration",), body=POST_BODY),
     "GET /v1/posts/{post_id}": Rule(ALL),
-    # the seeded agent key is no team member: the allowed key reaches the route and gets its 409
-    "POST /v1/posts/{post_id}/claim": Rule(("agent",), body={}, ok=(409,)),
-    "POST /v1/posts/{post_id}/assign": Rule(("admin",), body={"member_id": None}),
     "POST /v1/posts/{post_id}/published": Rule(("integration",), body={"external_reply_id": "x"}, ok=(409,)),
     "GET /v1/queue": Rule(("agent",), query="brand=shop"),
     "GET /v1/drafts/{draft_id}": Rule(("agent",)),
@@ -79,22 +76,23 @@ MATRIX: dict[str, Rule] = {
     "POST /v1/incidents/{incident_id}/close": Rule(("agent",), body={}),
     "GET /v1/brands/{slug}/deliveries": Rule(("admin",)),
     "POST /v1/deliveries/{delivery_id}/replay": Rule(("admin",), body={}),
+    "POST /v1/brands/{slug}/members": Rule(("admin",), body={"name": "M"}),
+    "GET /v1/brands/{slug}/members": Rule(("admin", "agent")),
+    "PATCH /v1/brands/{slug}/members/{member_id}": Rule(("admin",), body={"name": "N"}),
+    "POST /v1/posts/{post_id}/claim": Rule(("agent",), body={}, ok=(409,)),  # the agent is no member
+    "POST /v1/posts/{post_id}/assign": Rule(("admin",), body={"member_id": None}, ok=(200, 409)),
+    "DELETE /v1/brands/{slug}/members/{member_id}": Rule(("admin",)),
+    "GET /v1/brands/{slug}/forecast": Rule(("admin", "agent")),
+    "GET /v1/brands/{slug}/analytics": Rule(("admin", "agent")),
+    "GET /v1/brands/{slug}/knowledge-gaps": Rule(("admin", "agent")),
+    "POST /v1/brands/{slug}/feeds": Rule(("admin",), body={"url": "https://forum.example.com/b.atom"}),
+    "GET /v1/brands/{slug}/feeds": Rule(("admin",)),
+    "GET /v1/brands/{slug}/feeds/{feed_id}": Rule(("admin",)),
+    "DELETE /v1/brands/{slug}/feeds/{feed_id}": Rule(("admin",)),
     "GET /v1/brands/{slug}/audit": Rule(("admin",)),
     "POST /v1/brands/{slug}/erasures": Rule(("admin",), body={"channel": "twitter", "handle": "nobody"}),
     # an id nobody made: the allowed key gets the route's 404, every other key its 401/403 first
     "GET /v1/brands/{slug}/erasures/{erasure_id}": Rule(("admin",), ok=(404,)),
-    "POST /v1/brands/{slug}/members": Rule(("admin",), body={"name": "M"}),
-    "GET /v1/brands/{slug}/members": Rule(("admin", "agent")),
-    # ids nobody made: the allowed key gets the route's 404, every other key its 401/403 first
-    "PATCH /v1/brands/{slug}/members/{member_id}": Rule(("admin",), body={"name": "N"}, ok=(404,)),
-    "DELETE /v1/brands/{slug}/members/{member_id}": Rule(("admin",), ok=(404,)),
-    "GET /v1/brands/{slug}/forecast": Rule(("admin", "agent")),
-    "GET /v1/brands/{slug}/analytics": Rule(("admin", "agent")),
-    "GET /v1/brands/{slug}/knowledge-gaps": Rule(("admin", "agent")),
-    "POST /v1/brands/{slug}/feeds": Rule(("admin",), body={"url": "http://127.0.0.1:9/feed.atom"}),
-    "GET /v1/brands/{slug}/feeds": Rule(("admin",)),
-    "GET /v1/brands/{slug}/feeds/{feed_id}": Rule(("admin",), ok=(404,)),
-    "DELETE /v1/brands/{slug}/feeds/{feed_id}": Rule(("admin",), ok=(404,)),
     "DELETE /v1/brands/{slug}/documents/{document_id}": Rule(("admin",)),
 }
 # Routes that answer without a key: operations, metrics and the schema (prefixes).
@@ -137,6 +135,11 @@ async def seed(api: Api, receiver: WebhookReceiver) -> dict[str, Any]:
     async with runtime.sessionmaker() as session:
         delivery_id = await session.scalar(sa.select(Event.id).where(Event.brand_id == brand_id).limit(1))
     assert delivery_id is not None
+    member = await api.client.post("/v1/brands/shop/members", json={"name": "Mo"}, headers=api.admin)
+    feed = await api.client.post(
+        "/v1/brands/shop/feeds", json={"url": "https://forum.example.com/a.atom"}, headers=api.admin
+    )
+    assert member.status_code == 201 and feed.status_code == 201, (member.text, feed.text)
     return {
         "keys": keys,
         "params": {
@@ -146,9 +149,9 @@ async def seed(api: Api, receiver: WebhookReceiver) -> dict[str, Any]:
             "document_id": doc["id"],
             "incident_id": incident_id,
             "delivery_id": delivery_id,
+            "member_id": member.json()["id"],
+            "feed_id": feed.json()["id"],
             "erasure_id": "e-unknown",
-            "member_id": "m-unknown",
-            "feed_id": "f-unknown",
         },
     }
 
