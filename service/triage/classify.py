@@ -46,6 +46,14 @@ class NearestVote:
 
 
 NearestIntent = Callable[[str], NearestVote | None]
+# The trained reply model's chance that a text needs no reply (`reply_model.py`), asked lazily: None
+# asks about the whole post (by its embedding, when the caller has one), a string about that part of it.
+NoReplyChance = Callable[[str | None], float | None]
+# Where the rules leave a post open, the model takes its reply away from this chance on (softly: an LLM,
+# when configured, still decides). Praise that the model reads as needing a reply at least this surely
+# (chance of none at most 1 - MODEL_OVERRULES) is opened again: it only ever adds a reply.
+MODEL_NO_REPLY = 0.5
+MODEL_OVERRULES = 0.8
 
 
 @dataclass(frozen=True)
@@ -389,6 +397,29 @@ def _read(post: CleanPost, language: str) -> _Reading:
     )
 
 
+def reply_features(post: CleanPost, language: str) -> tuple[float, ...]:
+    """The rules' readings the reply model sees beside the embedding, each on a scale of about 0..1."""
+    r = _read(post, language)
+    return (
+        min(r.question.total, 4) / 4,
+        float("?" in post.text),
+        min(r.request.total, 4) / 4,
+        min(r.complaint.total, 4) / 4,
+        min(r.feedback.total, 4) / 4,
+        min(r.spam.total, 4) / 4,
+        r.sentiment_score,
+        min(r.positive_mass, 4) / 4,
+        float(r.thanks > 0),
+        float(r.addressed),
+        float(r.service),
+        min(r.words, 40) / 40,
+        float(post.hashtags > 0),
+        min(len(post.emoji), 5) / 5,
+        float(post.links > 0),
+        float(bool(_DIGITS.search(post.text))),
+    )
+
+
 def _sentiment_label(score: float) -> str:
     if score <= -SENTIMENT_THRESHOLD:
         return "negative"
@@ -521,12 +552,17 @@ def classify_post(
     nearest: NearestIntent | None = None,
     verdict: LLMVerdict | None = None,
     author_bot: bool = False,
+    no_reply_chance: NoReplyChance | None = None,
 ) -> Classification:
     """Classify one post; `language` is its detected language (lexicons of de and en always apply).
 
     `verdict` (the LLM's reading) is used only for a post that the rules and its thread leave open, in
     place of the nearest-example vote; like the vote, it never outweighs an urgency signal.
-    `author_bot`: the helpdesk flags the account as a bot; nobody is there to answer."""
+    `author_bot`: the helpdesk flags the account as a bot; nobody is there to answer.
+    `no_reply_chance`: the trained reply model (`reply_model.py`), asked only about a post the rules
+    leave open or call praise; it takes a reply away only from an open post that reports no number
+    and signs off no report, and opens praise it reads as needing a reply (a configured LLM decides
+    both). It is never asked about a question, request or complaint the rules found."""
     if isinstance(post, str):
         post = clean_post(post)
     reading = _read(post, language)
@@ -546,6 +582,21 @@ def classify_post(
         if ctx_intent in REPLY_INTENTS:
             intent, needs_reply = ctx_intent, True
             reason = f"{ctx_reason}, read with the thread"
+    chance: float | None = None
+    model_says_no = False
+    if no_reply_chance is not None and not thread_texts and not author_bot and not reading.automated:
+        praise = intent == "praise" and needs_reply is False and reason == "no reply: praise or thanks"
+        # not for thanks that sign off a report, nor a number without hashtags (an order, a day count):
+        # what the rules kept a reply for on purpose (measured: sarcasm and reports read as small talk)
+        reported = reading.sign_off_thanks or (bool(_DIGITS.search(post.text)) and not post.hashtags)
+        if (needs_reply is None and not reported) or praise:
+            chance = no_reply_chance(None)
+        if chance is not None and needs_reply is None:
+            model_says_no = chance >= MODEL_NO_REPLY
+        elif chance is not None and praise and chance <= 1 - MODEL_OVERRULES:
+            # praise that reads like a complaint or a question (sarcasm, a report signed off kindly)
+            intent, needs_reply = "other", None
+            reason = f"needs reply: reads like a post that needs one (model {chance:.2f}), though it thanks"
     uncertain = needs_reply is None
     if needs_reply is None and verdict is not None and verdict.intent in INTENTS:
         decided_by = "llm"
@@ -564,6 +615,13 @@ def classify_post(
         # soft: the post stays `uncertain`, so a configured LLM is asked and decides instead
         needs_reply = False
         reason = "no reply: a caption or chit-chat, nothing asked, reported or said to the brand"
+    if needs_reply is None and model_says_no and chance is not None:
+        # soft, as the caption rule: the post stays `uncertain`, so a configured LLM decides instead
+        needs_reply = False
+        if intent == "other" and reading.sentiment_score >= SENTIMENT_THRESHOLD:
+            intent = "praise"
+        if not reason.startswith("no reply: reads like"):
+            reason = f"no reply: reads like a post that needs none (model {chance:.2f})"
     if needs_reply is None and nearest is not None and post.text:
         vote = nearest(post.text)
         if (
