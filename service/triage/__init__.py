@@ -26,7 +26,9 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 # 1.1.0: urgent posts due in wall-clock minutes; the LLM's verdict for posts the rules leave open
 # 1.2.0: no reply for bot-flagged authors, auto-replies, solved problems, rhetorical praise, captions;
 #        wider spam (follower selling, crypto, strangers' offers, shorteners, hashtags)
-TRIAGE_VERSION = "1.2.0"
+# 1.3.0: the trained reply model (reply_model.py) for posts the rules leave open or call praise;
+#        questions the poster answers at once, regret of not coming sooner, sarcastic love of paying
+TRIAGE_VERSION = "1.3.0"
 
 logger = logging.getLogger(__name__)
 

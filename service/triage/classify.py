@@ -49,11 +49,12 @@ NearestIntent = Callable[[str], NearestVote | None]
 # The trained reply model's chance that a text needs no reply (`reply_model.py`), asked lazily: None
 # asks about the whole post (by its embedding, when the caller has one), a string about that part of it.
 NoReplyChance = Callable[[str | None], float | None]
-# Where the rules leave a post open, the model takes its reply away from this chance on (softly: an LLM,
-# when configured, still decides). Praise that the model reads as needing a reply at least this surely
-# (chance of none at most 1 - MODEL_OVERRULES) is opened again: it only ever adds a reply.
-MODEL_NO_REPLY = 0.5
-MODEL_OVERRULES = 0.8
+# How sure the model must be to decide: where the rules leave a post open, it takes the reply away from
+# this chance of "no reply" on (softly: an LLM, when configured, still decides); praise it reads as
+# needing a reply this surely (a chance of none of at most 1 - MODEL_SURE) is opened again. At 0.5
+# German reports without a problem word ("der Bote hat das Paket über den Zaun geworfen") lost their
+# reply: the English embedder reads German loosely.
+MODEL_SURE = 0.8
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,12 @@ _AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTO
 _AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED_OPENERS))
 _RESOLVED = _WeightedCues(lexicon.RESOLVED)
 _RHETORICAL = _words_regex(p for pats in lexicon.RHETORICAL_PRAISE.values() for p in pats)
+# the whole sentence after a question, its own answer ("Bester Support? Ihr!"); modifiers allowed around it
+_SELF_ANSWER = re.compile(
+    rf"^(?:(?:ganz|na|also|aber|ja|so|really|honestly|well|erm|oh)\s+)?"
+    rf"(?:{_fold_pattern('|'.join(sorted(lexicon.RHETORICAL_ANSWERS, key=len, reverse=True)))})"
+    rf"(?:\s+(?:ja|yes|nein|no|schon|doch|natürlich|of course|obviously|guys|lot|folks|leute))?[\s!.…]*$"
+)
 _CHIT_CHAT = _words_regex(lexicon.CHIT_CHAT)
 _PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
 _DIGITS = re.compile(r"\d")
@@ -342,7 +349,15 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
             return " " * len(sentence.group(0))
         return sentence.group(0)
 
-    return _SENTENCES.sub(blank, folded), found
+    folded = _SENTENCES.sub(blank, folded)
+    # a question the poster answers at once ("Bester Support? Ihr!"): both sentences are the cue
+    sentences = list(_SENTENCES.finditer(folded))
+    for question, answer in zip(sentences, sentences[1:], strict=False):
+        q, a = question.group(0), answer.group(0)
+        if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and _SELF_ANSWER.match(a.strip()):
+            found.append(f"{q.strip()} {a.strip()}")
+            folded = folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
+    return folded, found
 
 
 def _read(post: CleanPost, language: str) -> _Reading:
@@ -592,8 +607,8 @@ def classify_post(
         if (needs_reply is None and not reported) or praise:
             chance = no_reply_chance(None)
         if chance is not None and needs_reply is None:
-            model_says_no = chance >= MODEL_NO_REPLY
-        elif chance is not None and praise and chance <= 1 - MODEL_OVERRULES:
+            model_says_no = chance >= MODEL_SURE
+        elif chance is not None and praise and chance <= 1 - MODEL_SURE:
             # praise that reads like a complaint or a question (sarcasm, a report signed off kindly)
             intent, needs_reply = "other", None
             reason = f"needs reply: reads like a post that needs one (model {chance:.2f}), though it thanks"

@@ -365,7 +365,7 @@ def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     assert result.urgency == ()  # a bot's "Störung" is no outage report by a customer
     unflagged = Triager().triage(TriageInput(text=text, channel="twitter", created_at=NOW), GERMAN_BRAND)
     assert unflagged.needs_reply is True
-    assert TRIAGE_VERSION == "1.2.0"
+    assert TRIAGE_VERSION == "1.3.0"
 
 
 def test_a_caption_is_soft_the_llm_still_decides_it() -> None:
