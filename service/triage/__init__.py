@@ -48,9 +48,7 @@ class Triager:
         # examples: the labelled posts for the nearest-neighbour vote; default data/intent_examples.jsonl
         self._nearest = NearestIntent(embed, examples) if embed is not None else None
         # the trained reply model (reply_model.py) over the same embedder: posts the rules hold weakly
-        self._reply_model = (
-            ReplyModel(embed, reply_examples) if embed is not None and reply_model else None
-        )
+        self._reply_model = ReplyModel(embed, reply_examples) if embed is not None and reply_model else None
 
     def _nearest_vote(self, text: str, vector: np.ndarray | None) -> NearestVote | None:
         assert self._nearest is not None

@@ -15,6 +15,7 @@ signals (danger, outage, threats) always keep a reply.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -352,11 +353,13 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
     folded = _SENTENCES.sub(blank, folded)
     # a question the poster answers at once ("Bester Support? Ihr!"): both sentences are the cue
     sentences = list(_SENTENCES.finditer(folded))
-    for question, answer in zip(sentences, sentences[1:], strict=False):
+    for question, answer in itertools.pairwise(sentences):
         q, a = question.group(0), answer.group(0)
         if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and _SELF_ANSWER.match(a.strip()):
             found.append(f"{q.strip()} {a.strip()}")
-            folded = folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
+            folded = (
+                folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
+            )
     return folded, found
 
 
