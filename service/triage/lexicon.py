@@ -73,6 +73,7 @@ PHOTO_EMOJI: frozenset[str] = frozenset(_raw["chit_chat"]["photo_emoji"])
 PHOTO_WORDS: tuple[str, ...] = _list(_raw["chit_chat"]["photo_words"])
 ACKNOWLEDGEMENTS: tuple[str, ...] = _list(_raw["acknowledgements"]["any"])
 ADDRESS: ByLanguage = _by_language(_raw["address"])
+FIRST_PERSON: tuple[str, ...] = _list(_raw["first_person"]["any"])
 SERVICE_TERMS: ByLanguage = _by_language(_raw["service_terms"])
 
 HYPOTHETICAL: tuple[str, ...] = _list(_raw["hypothetical"]["any"])

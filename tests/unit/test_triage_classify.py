@@ -438,7 +438,7 @@ def test_the_model_decides_an_open_post_softly_and_only_when_sure() -> None:
     text = "Ab Juni wohnen wir in Leipzig."
     assert classify_post(text, "de", no_reply_chance=_certain(0.7)).needs_reply is True
     sure = classify_post(text, "de", no_reply_chance=_certain(0.9))
-    assert (sure.needs_reply, sure.uncertain) == (False, True)  # uncertain: a configured LLM is asked
+    assert (sure.needs_reply, sure.uncertain, sure.decided_by) == (False, True, "rules+embedding")
     assert sure.reasons[0] == "no reply: reads like a post that needs none (model 0.90)"
     verdict = LLMVerdict(intent="request", needs_reply=True, reason="a change of address", model="m")
     with_llm = classify_post(text, "de", no_reply_chance=_certain(0.9), verdict=verdict)
