@@ -129,6 +129,7 @@ def settings_for(data_dir: Path, writer: str, fake: FakeLLMServer | None) -> Set
         "workers": 2,
         "job_poll_s": 0.05,
         "log_level": "WARNING",
+        "rate_limit_per_minute": 0,  # the bench measures drafting, not the per-key limit
     }
     if writer.startswith("fake") and fake is not None:
         values |= {"llm_base_url": fake.base_url, "llm_model": "fake-model", "llm_api_key": "k"}

@@ -15,21 +15,25 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.shutdown import DrainingServer
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=15,
     )
+    DrainingServer(config, app).run()
 
 
 async def run_worker(settings: Settings) -> None:
     from service.auth import keys
     from service.logs import configure
     from service.runtime import start_runtime
+    from service.shutdown import grace_s
     from service.worker import WorkerPool
 
     configure(settings.log_level, settings.log_json)
@@ -44,7 +48,8 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pool.start()
     await stop.wait()
-    await pool.stop()
+    # no new job; the held ones finish within the grace or are released for another worker at once
+    await pool.stop(grace_s(settings))
     await runtime.close()
 
 

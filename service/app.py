@@ -21,7 +21,7 @@ from litestar.plugins.problem_details import (
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.routes import HTTPRoute
 
-from service import input_guard, logs, openapi, readiness
+from service import input_guard, logs, openapi, ratelimit, readiness, shutdown
 from service.adapters.embedder import Embedder
 from service.auth import keys
 from service.auth.guards import current_principal
@@ -30,6 +30,7 @@ from service.brands.routes import BrandController
 from service.config import Settings
 from service.drafts.routes import DraftController
 from service.errors import DomainError, UnsupportedMediaType
+from service.events import routes as event_routes
 from service.idempotency import IdempotencyMiddleware
 from service.incidents.routes import IncidentController
 from service.knowledge import routes as knowledge_routes
@@ -71,12 +72,16 @@ def _validation_problem(exc: ValidationException) -> ProblemDetailsException:
 
 def _http_problem(exc: HTTPException) -> ProblemDetailsException:
     shape = problem(exc.status_code, str(exc.detail))
+    headers = exc.headers
+    if exc.status_code == 429:  # the rate limit: when to come back (RFC 9110 Retry-After, in seconds)
+        headers = {**(headers or {}), "Retry-After": ratelimit.retry_after(headers)}
+        shape["detail"] = "rate limit exceeded for this API key; retry after the Retry-After seconds"
     return ProblemDetailsException(
         detail=shape["detail"],
         status_code=exc.status_code,
         title=shape["title"],
         type_=shape["type"],
-        headers=exc.headers,
+        headers=headers,
         extra=exc.extra if isinstance(exc.extra, dict) else None,
     )
 
@@ -143,9 +148,12 @@ async def health() -> dict[str, str]:
 
 @get("/ready", tags=["ops"])
 async def ready(runtime: Runtime, state: State) -> Response[dict[str, Any]]:
-    """200 when every configured part answers (readiness.py); 503 naming the parts that do not."""
-    checks = await readiness.checks(runtime, state.get("llm_probe"))
-    ok = all(v.startswith("ok") for v in checks.values())
+    """200 when every configured part answers (readiness.py); 503 naming the parts that do not, and 503
+    "shutting down" once SIGTERM has arrived (shutdown.py)."""
+    if state.get("draining"):
+        return Response({"status": "not ready", "checks": {"shutdown": "shutting down"}}, status_code=503)
+    checks = await readiness.checks(runtime, state.get("llm_probe"), state.get("redis"))
+    ok = all(v.startswith(("ok", "degraded")) for v in checks.values())
     return Response(
         {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
     )
@@ -158,11 +166,13 @@ def _runtime(state: State) -> Runtime:
 
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> Litestar:
     settings = settings or Settings()
+    limit_store, redis_client = ratelimit.store(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, embedder=embedder)
         app.state.runtime = runtime
+        app.state.redis = redis_client
         openapi.install(app)
         if settings.llm_enabled:
             assert settings.llm_base_url
@@ -175,6 +185,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         if settings.load_demo_knowledge and settings.demo_dir.is_dir():
             await load_demo_knowledge(runtime, settings.demo_dir)
         pool = WorkerPool(runtime, settings.workers) if settings.workers > 0 else None
+        app.state.pool = pool
         if pool:
             pool.start()
         log.info(
@@ -188,8 +199,10 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             yield
         finally:
             if pool:
-                await pool.stop()
+                await pool.stop(shutdown.grace_s(settings))  # at once when a SIGTERM drained it already
             await runtime.close()
+            if redis_client is not None:
+                await redis_client.aclose()
 
     # JSON routes get the stricter limit; Litestar enforces it on the bytes read, with or without a
     # Content-Length (413). Uploads sit outside this router and get the app-wide upload limit; the list
@@ -209,6 +222,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             knowledge_routes.get_document,
             knowledge_routes.delete_document,
             knowledge_routes.search_knowledge,
+            event_routes.list_deliveries,
+            event_routes.replay_delivery,
         ],
     )
     prometheus = PrometheusConfig(app_name="reply_service", prefix="reply_service", group_path=True)
@@ -233,6 +248,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             [
                 logs.request_id_middleware,
                 logs.access_log_config().middleware,
+                *([ratelimit.config(settings).middleware] if settings.rate_limit_per_minute > 0 else []),
                 IdempotencyMiddleware,
                 prometheus.middleware,
             ],
@@ -250,6 +266,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                 )
             ),
         ],
+        stores={ratelimit.STORE_NAME: limit_store},
         exception_handlers={RequestEntityTooLarge: _too_large, Exception: _internal_error},
         openapi_config=OpenAPIConfig(title="Reply service", version="1.0.0", path="/schema"),
         request_max_body_size=settings.max_upload_bytes,

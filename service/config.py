@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         default=1.0, description="first retry waits up to this; doubles each time"
     )
     job_backoff_cap_s: float = 300.0
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        description="on SIGTERM, how long workers finish the jobs they hold (capped at half the job lease) "
+        "before releasing them to another worker",
+    )
 
     max_json_bytes: int = 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -88,6 +93,12 @@ class Settings(BaseSettings):
         default=30.0,
         description="an in-flight Idempotency-Key whose request stopped renewing it (its process died) is "
         "free for a retry after this long",
+    )
+    rate_limit_per_minute: int = Field(
+        default=1200, description="requests per minute per API key (or client address without one); 0: off"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis shared by the replicas for rate-limit counts; unset: in-process"
     )
     event_retry_hours: float = Field(
         default=24.0, description="an event is retried (backoff capped) until this long after it was created"
@@ -181,6 +192,10 @@ class Settings(BaseSettings):
                 "REPLY_IDEMPOTENCY_LEASE_S and REPLY_EVENT_RETRY_HOURS must be positive, "
                 "REPLY_READY_CACHE_S not negative"
             )
+        if self.shutdown_grace_s < 0:
+            raise ValueError("REPLY_SHUTDOWN_GRACE_S must not be negative")
+        if self.rate_limit_per_minute < 0:
+            raise ValueError("REPLY_RATE_LIMIT_PER_MINUTE must not be negative (0 turns the limit off)")
         if self.retention_interval_s <= 0:
             raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
         if self.retention_jobs_days < 0 or self.retention_events_days < 0:

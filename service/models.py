@@ -197,7 +197,10 @@ class Event(Base):
     """The outbox: written in the same transaction as the change it reports, delivered by a job."""
 
     __tablename__ = "events"
-    __table_args__ = (sa.Index("ix_events_post_order", "brand_id", "post_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_events_post_order", "brand_id", "post_id", "created_at"),
+        sa.Index("ix_events_brand_created", "brand_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: "msg_" + new_id())
     brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id", ondelete="CASCADE"), index=True)
@@ -208,6 +211,12 @@ class Event(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    # The delivery log (GET /v1/brands/{slug}/deliveries): the receiver's last HTTP status (None: no
+    # answer), when the next attempt is due while pending, when an admin last replayed it (the retry
+    # window then runs from there).
+    last_status_code: Mapped[int | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    replayed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -55,11 +55,23 @@ async def _model(model: Any) -> str:
     return f"ok ({model.name})"
 
 
-async def checks(runtime: Runtime, llm: LLMProbe | None) -> dict[str, str]:
+async def _redis(client: Any) -> str:
+    """The rate-limit store. Without it requests are let through unlimited (ratelimit.py): degraded, but
+    not a reason to take the replica out of the load balancer."""
+    try:
+        await asyncio.wait_for(client.ping(), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        return f"degraded: rate limits off ({type(exc).__name__})"
+    return "ok"
+
+
+async def checks(runtime: Runtime, llm: LLMProbe | None, redis: Any = None) -> dict[str, str]:
     parts: dict[str, Any] = {
         "database": db.check_database(runtime.engine),
         "qdrant": runtime.vectors.check(),
     }
+    if redis is not None:  # the rate-limit store shared by the replicas
+        parts["redis"] = _redis(redis)
     for vector_name, model in runtime.retrieval_models.items():
         parts[f"model:{vector_name}"] = _model(model)
     if llm is not None:

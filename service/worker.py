@@ -71,7 +71,8 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(schedule_purge(self.runtime), name="retention-schedule"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Finish the jobs in hand (up to `grace_s`); a job cut off is taken again when its lease ends."""
+        """Take no new job; finish the jobs in hand (up to `grace_s`); a job still running then is cancelled
+        and released, so another worker takes it at once rather than when its lease ends. Idempotent."""
         self._stopping.set()
         self._wake.set()
         queue.remove_listener(self._on_enqueue)
@@ -115,8 +116,10 @@ class WorkerPool:
                     await asyncio.wait_for(self._wake.wait(), timeout=settings.job_poll_s)
 
     async def run_once(self) -> bool:
-        """Take and run one job; False when there was none."""
+        """Take and run one job; False when there was none (or the pool is stopping)."""
         settings = self.runtime.settings
+        if self._stopping.is_set():
+            return False
         async with self.runtime.transaction() as session:
             leases = await queue.take(session, self.worker_id, lease_s=settings.job_lease_s)
         if not leases:
@@ -133,6 +136,10 @@ class WorkerPool:
                 if not await queue.extend(session, lease, lease_s):
                     return
 
+    async def _release(self, lease: queue.Lease) -> None:
+        async with self.runtime.transaction() as session:
+            await queue.release(session, lease, 0.0)
+
     async def _execute(self, lease: queue.Lease) -> None:
         handler = HANDLERS.get(lease.kind)
         bound = log.bind(job_id=lease.id, kind=lease.kind, attempt=lease.attempts)
@@ -146,6 +153,13 @@ class WorkerPool:
             bound.info("job done")
         except queue.LeaseLost:
             bound.warning("lease lost; another worker owns this job now")
+        except asyncio.CancelledError:
+            # shutdown cut the job off (its transaction rolled back): hand it back for another worker now
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._release(lease))
+            JOB_RUNS.labels(kind=lease.kind, outcome="released").inc()
+            bound.warning("job released at shutdown")
+            raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             async with self.runtime.transaction() as session:
@@ -156,6 +170,7 @@ class WorkerPool:
                     retry=handler is not None,
                     backoff_base_s=self.runtime.settings.job_backoff_base_s,
                     backoff_cap_s=self.runtime.settings.job_backoff_cap_s,
+                    delay_s=exc.delay_s if isinstance(exc, queue.RetryLater) else None,
                 )
             JOB_RUNS.labels(kind=lease.kind, outcome=status).inc()
             bound.warning("job failed", error=error, status=status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,7 +22,9 @@ class Voice(Strict):
     formality: Literal["formal", "informal"] = "formal"
     persona: str | None = Field(default=None, max_length=500)
     signature: str | None = Field(default=None, max_length=200)
-    banned_phrases: list[str] = Field(default_factory=list, max_length=100)
+    banned_phrases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 class ChannelSettings(Strict):

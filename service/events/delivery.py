@@ -1,5 +1,7 @@
 """Delivering outbox events to the brand's webhook, signed per Standard Webhooks, retried with capped
-backoff until a 2xx or until `event_retry_hours` after the event was made (then `failed`, for good)."""
+exponential backoff and full jitter until a 2xx or until `event_retry_hours` after the event was made (or
+last replayed; then `failed`, for good). The event row is the delivery record: attempts, status, the
+receiver's last status code and error, and when the next attempt is due."""
 
 from __future__ import annotations
 
@@ -35,8 +37,11 @@ async def _waits_for_earlier(session: AsyncSession, event: Event) -> bool:
     return earlier is not None
 
 
-class DeliveryFailed(Exception):
-    """The receiver did not answer 2xx; the job retries with backoff."""
+class DeliveryFailed(queue.RetryLater):
+    """The receiver did not answer 2xx; the job retries after the delay the event records."""
+
+    def __init__(self, message: str, delay_s: float = 0.0) -> None:
+        super().__init__(message, delay_s)
 
 
 async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
@@ -52,7 +57,7 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
                 raise queue.LeaseLost(lease.id)
             return
         if not brand.webhook_url or not brand.webhook_secret or brand.webhook_disabled:
-            event.status = "skipped"
+            event.status, event.next_attempt_at = "skipped", None
             event.last_error = "the brand has no enabled webhook"
             await queue.complete(session, lease)
             return
@@ -77,6 +82,8 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
         event = await session.get(Event, event_id)
         assert event is not None
         event.attempts += 1
+        event.last_status_code = status_code or None
+        event.next_attempt_at = None
         if error is None and 200 <= status_code < 300:
             event.status, event.delivered_at, event.last_error = "delivered", utcnow(), None
             if not await queue.complete(session, lease):
@@ -96,7 +103,8 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
             await queue.complete(session, lease)
             return
         window = timedelta(hours=runtime.settings.event_retry_hours)
-        if utcnow() >= event.created_at + window:
+        window_end = (event.replayed_at or event.created_at) + window
+        if utcnow() >= window_end:
             event.status = "failed"
             event.last_error = (
                 f"gave up: no 2xx within {runtime.settings.event_retry_hours:g} h "
@@ -104,6 +112,18 @@ async def deliver_event(runtime: Runtime, lease: queue.Lease) -> None:
             )
             await queue.complete(session, lease)
             return
+        delay = 0.0
         if lease.last_attempt:
             event.status = "failed"
-    raise DeliveryFailed(event.last_error or "delivery failed")
+        else:
+            # Exponential backoff with full jitter (capped), chosen here so the log shows the next attempt;
+            # never past the window's end, so the last attempt falls inside it.
+            settings = runtime.settings
+            wait = queue.backoff_s(
+                lease.attempts, base=settings.job_backoff_base_s, cap=settings.job_backoff_cap_s
+            )
+            event.next_attempt_at = min(utcnow() + timedelta(seconds=wait), window_end)
+            delay = max(0.0, (event.next_attempt_at - utcnow()).total_seconds())
+        message = event.last_error or "delivery failed"
+    # raised after the block: the attempt's record above commits, the job is then retried after `delay`
+    raise DeliveryFailed(message, delay)

@@ -34,6 +34,7 @@ def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, A
         post_id=data.get("post_id"),
         type=event_type,
         payload={"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
+        next_attempt_at=utcnow(),
     )
     session.add(event)
     queue.enqueue(session, "deliver_event", {"event_id": event.id}, max_attempts=DELIVERY_MAX_ATTEMPTS)

@@ -4,7 +4,9 @@ event carries post text, only the reply text an agent approved (or the admin-app
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from service.models import Brand, Draft, Post
 
@@ -49,3 +51,31 @@ def holding_reply(
         "opens_at": opens_at.isoformat(),
         "approved_by": approved_by,
     }
+
+
+class DeliveryOut(BaseModel):
+    """One outbound event as its delivery record. `id` is the event's id, the `webhook-id` every attempt
+    (and every replay) carries; `event_id` repeats it, as the contract names both."""
+
+    id: str
+    event_id: str
+    type: str
+    status: Literal["pending", "delivered", "failed", "skipped"]
+    attempts: int
+    last_status_code: int | None = Field(description="the receiver's last HTTP status; null: no answer yet")
+    next_attempt_at: datetime | None = Field(description="when the next attempt is due; null unless pending")
+    last_error: str | None = None
+    post_id: str | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+    replayed_at: datetime | None = None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page")
+
+
+class DeliveryReplayed(BaseModel):
+    id: str
+    status: Literal["pending"]

@@ -7,6 +7,7 @@ from typing import Literal
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
+from service import pagination
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.incidents import service
@@ -33,10 +34,13 @@ class IncidentController(Controller):
         principal: Principal,
         brand: str = Parameter(min_length=1, max_length=63),
         status: Literal["open", "closed", "merged"] | None = Parameter(default=None),
-        limit: int = Parameter(default=50, ge=1, le=500),
+        limit: int = Parameter(default=pagination.DEFAULT_LIMIT, ge=1, le=pagination.MAX_LIMIT),
+        offset: int = Parameter(default=0, ge=0, le=pagination.MAX_OFFSET, description="items to skip"),
     ) -> IncidentList:
         async with runtime.transaction() as session:
-            return IncidentList(items=await service.list_for_brand(session, principal, brand, status, limit))
+            return IncidentList(
+                items=await service.list_for_brand(session, principal, brand, status, limit, offset=offset)
+            )
 
     @get("/{incident_id:str}")
     async def get_incident(self, incident_id: str, runtime: Runtime, principal: Principal) -> IncidentDetail:

@@ -185,7 +185,7 @@ def incident_out(incident: Incident, slug: str) -> IncidentOut:
 
 
 async def list_for_brand(
-    session: AsyncSession, principal: Principal, slug: str, status: str | None, limit: int
+    session: AsyncSession, principal: Principal, slug: str, status: str | None, limit: int, *, offset: int = 0
 ) -> list[IncidentOut]:
     principal.ensure_brand(slug)
     brand = await session.scalar(sa.select(Brand).where(Brand.slug == slug))
@@ -193,7 +193,9 @@ async def list_for_brand(
         raise NotFound(f"no brand '{slug}'")
     query = sa.select(Incident).where(Incident.brand_id == brand.id)
     query = query.where(Incident.status == status) if status else query.where(Incident.status != "merged")
-    rows = await session.scalars(query.order_by(Incident.last_post_at.desc(), Incident.id).limit(limit))
+    rows = await session.scalars(
+        query.order_by(Incident.last_post_at.desc(), Incident.id).offset(offset).limit(limit)
+    )
     return [incident_out(i, slug) for i in rows]
 
 

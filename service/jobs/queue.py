@@ -167,17 +167,22 @@ async def fail(
     retry: bool = True,
     backoff_base_s: float = 1.0,
     backoff_cap_s: float = 300.0,
+    delay_s: float | None = None,
 ) -> str:
-    """Record a failure; retried later with backoff, or 'failed' for good. Returns the new status."""
+    """Record a failure; retried later with backoff (or after `delay_s`, when the handler chose the wait
+    itself), or 'failed' for good. Returns the new status."""
     final = not retry or lease.last_attempt
     status = "failed" if final else "queued"
     values: dict[str, Any] = {"status": status, "last_error": error[:2000], "lease_until": None}
     if final:
         values["finished_at"] = utcnow()
     else:
-        values["run_at"] = utcnow() + timedelta(
-            seconds=backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
+        wait = (
+            delay_s
+            if delay_s is not None
+            else backoff_s(lease.attempts, base=backoff_base_s, cap=backoff_cap_s)
         )
+        values["run_at"] = utcnow() + timedelta(seconds=wait)
     await session.execute(sa.update(Job).where(_held(lease)).values(**values))
     return status
 
@@ -189,6 +194,14 @@ async def stats(session: AsyncSession) -> dict[str, int]:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class RetryLater(Exception):
+    """Raised by a handler that failed and knows when to try again (it recorded that time itself)."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
 
 
 class LeaseLost(Exception):

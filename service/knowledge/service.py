@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.embedder import Embedder, aencode
 from service.adapters.vectors import VectorPoint, point_id
-from service.errors import InvalidDocument, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.errors import InvalidDocument, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import queue
 from service.knowledge import sparse
 from service.knowledge.chunking import chunk_document
@@ -23,6 +25,30 @@ from service.runtime import Runtime
 from service.text import strip_handles_and_links
 
 EMBED_BATCH = 64
+
+
+MAX_FILENAME_CHARS = 500
+
+
+def safe_filename(raw: str) -> str:
+    """The name an upload is stored under: its last path segment (a client path, `../../etc/passwd`,
+    `C:\\x\\y.txt` or `/abs/name` gives its base name), without control or invisible formatting
+    characters (a right-to-left override can disguise an extension), trimmed. The name is never a path on
+    disk; it names the document (the same name replaces it) and prefixes its source ids. A NUL, or nothing
+    usable left (`..`, `.`, empty), is a 422 naming `file`."""
+    if "\x00" in raw:
+        raise InvalidInput(
+            "the file's name holds a NUL character",
+            errors=[{"field": "file", "message": "NUL character in filename"}],
+        )
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    if name in ("", ".", ".."):
+        raise InvalidInput(
+            "the uploaded file needs a filename (it names the document; the same name replaces it)",
+            errors=[{"field": "file", "message": "filename missing or not a file name"}],
+        )
+    return name[:MAX_FILENAME_CHARS]
 
 
 def to_out(doc: Document) -> DocumentOut:
@@ -85,10 +111,17 @@ async def get(session: AsyncSession, brand: Brand, document_id: str) -> Document
     return doc
 
 
-async def list_documents(session: AsyncSession, brand: Brand) -> list[Document]:
-    rows = await session.scalars(
-        sa.select(Document).where(Document.brand_id == brand.id).order_by(Document.created_at)
-    )
+async def list_documents(
+    session: AsyncSession, brand: Brand, *, limit: int, after: tuple[datetime, str] | None = None
+) -> list[Document]:
+    """Oldest first, by (created_at, id); `after` is the last (created_at, id) of the previous page."""
+    query = sa.select(Document).where(Document.brand_id == brand.id)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            sa.or_(Document.created_at > at, sa.and_(Document.created_at == at, Document.id > last_id))
+        )
+    rows = await session.scalars(query.order_by(Document.created_at, Document.id).limit(limit))
     return list(rows)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Response, get, post
 from litestar.params import Parameter
 
+from service import pagination
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.drafts.service import current_draft
@@ -58,8 +59,11 @@ async def review_queue(
     runtime: Runtime,
     principal: Principal,
     brand: str = Parameter(min_length=1, max_length=63),
-    limit: int = Parameter(default=50, ge=1, le=500),
+    limit: int = Parameter(default=pagination.DEFAULT_LIMIT, ge=1, le=pagination.MAX_LIMIT),
+    offset: int = Parameter(default=0, ge=0, le=pagination.MAX_OFFSET, description="items to skip"),
     incident: str | None = Parameter(default=None, max_length=32, description="only this incident's posts"),
 ) -> QueueOut:
     async with runtime.transaction() as session:
-        return QueueOut(items=await service.queue_for_brand(session, principal, brand, limit, incident))
+        return QueueOut(
+            items=await service.queue_for_brand(session, principal, brand, limit, incident, offset=offset)
+        )

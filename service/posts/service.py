@@ -120,7 +120,13 @@ async def mark_published(
 
 
 async def queue_for_brand(
-    session: AsyncSession, principal: Principal, slug: str, limit: int, incident: str | None = None
+    session: AsyncSession,
+    principal: Principal,
+    slug: str,
+    limit: int,
+    incident: str | None = None,
+    *,
+    offset: int = 0,
 ) -> list[PostOut]:
     """Posts waiting for an agent, most urgent first: due time, then priority, then arrival."""
     principal.ensure_brand(slug)
@@ -132,7 +138,9 @@ async def queue_for_brand(
         query = query.where(Post.incident_id == incident)
     posts = (
         await session.scalars(
-            query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at).limit(limit)
+            query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at, Post.id)
+            .offset(offset)
+            .limit(limit)
         )
     ).all()
     drafts: dict[str, Draft] = {}

@@ -30,6 +30,8 @@ class ServiceProcess:
             "REPLY_PORT": str(self.port),
             "REPLY_LOG_LEVEL": "WARNING",
             "HF_HUB_OFFLINE": "1",
+            # tests poll fast with one key; the limit's own tests run in-process (test_rate_limits.py)
+            "REPLY_RATE_LIMIT_PER_MINUTE": "100000",
             **env,
         }
         self.worker = worker
