@@ -28,6 +28,8 @@ from service.auth.guards import current_principal
 from service.auth.routes import create_api_key
 from service.brands.routes import BrandController
 from service.config import Settings
+from service.console import routes as console
+from service.console.templating import template_config
 from service.drafts.routes import DraftController
 from service.errors import DomainError, UnsupportedMediaType
 from service.events import routes as event_routes
@@ -111,7 +113,8 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 async def _require_json(request: Request[Any, Any, Any]) -> None:
     """415 for request bodies that are not JSON on JSON routes (uploads check multipart themselves);
     then the request-wide input rules (input_guard: nesting depth, NUL characters)."""
-    if request.method not in ("POST", "PATCH", "PUT") or request.route_handler.opt.get("multipart"):
+    opt = request.route_handler.opt
+    if request.method not in ("POST", "PATCH", "PUT") or opt.get("multipart") or opt.get("form"):
         await input_guard.check_request(request, json_body=False)
         return
     has_body = (
@@ -235,7 +238,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             health,
             ready,
             PrometheusController,
+            *console.routers(settings),
         ],
+        template_config=template_config(console.TEMPLATES),
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(_runtime, sync_to_thread=False),

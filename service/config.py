@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         "before releasing them to another worker",
     )
 
+    db_pool_size: int = Field(default=10, description="database connections each process keeps open")
+    db_max_overflow: int = Field(default=10, description="connections opened above the pool under load")
+    db_pool_timeout_s: float = Field(default=30.0, description="how long a request waits for a connection")
+    embed_batch_wait_ms: float = Field(
+        default=2.0, description="how long an idle model waits for more texts to encode together, 0..10"
+    )
+    embed_batch_size: int = Field(default=32, description="most texts in one embedding model call")
+
     max_json_bytes: int = 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
     idempotency_ttl_s: int = 24 * 3600
@@ -129,6 +137,16 @@ class Settings(BaseSettings):
     prompts_dir: Path = Field(
         default_factory=packaged_prompts_dir, description="Jinja templates; default: the packaged prompts/"
     )
+
+    console_secret: str | None = Field(
+        default=None,
+        description="encrypts and signs the console's session and CSRF cookies; every replica needs the "
+        "same one. Unset: one is generated once and kept in data_dir/console_secret",
+    )
+    console_secure_cookie: bool = Field(
+        default=False, description="console cookies only over https (set behind a TLS proxy)"
+    )
+    console_session_hours: float = Field(default=8.0, description="how long a console login lasts")
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -192,6 +210,15 @@ class Settings(BaseSettings):
                 "REPLY_IDEMPOTENCY_LEASE_S and REPLY_EVENT_RETRY_HOURS must be positive, "
                 "REPLY_READY_CACHE_S not negative"
             )
+        if self.db_pool_size < 1 or self.db_max_overflow < 0 or self.db_pool_timeout_s <= 0:
+            raise ValueError(
+                "REPLY_DB_POOL_SIZE must be at least 1, REPLY_DB_MAX_OVERFLOW not negative, "
+                "REPLY_DB_POOL_TIMEOUT_S positive"
+            )
+        if not 0 <= self.embed_batch_wait_ms <= 10 or self.embed_batch_size < 1:
+            raise ValueError(
+                "REPLY_EMBED_BATCH_WAIT_MS lies between 0 and 10, REPLY_EMBED_BATCH_SIZE is at least 1"
+            )
         if self.shutdown_grace_s < 0:
             raise ValueError("REPLY_SHUTDOWN_GRACE_S must not be negative")
         if self.rate_limit_per_minute < 0:
@@ -200,6 +227,10 @@ class Settings(BaseSettings):
             raise ValueError("REPLY_RETENTION_INTERVAL_S must be positive")
         if self.retention_jobs_days < 0 or self.retention_events_days < 0:
             raise ValueError("REPLY_RETENTION_JOBS_DAYS and REPLY_RETENTION_EVENTS_DAYS must not be negative")
+        if self.console_session_hours <= 0:
+            raise ValueError("REPLY_CONSOLE_SESSION_HOURS must be positive")
+        if self.console_secret is not None and len(self.console_secret) < 16:
+            raise ValueError("REPLY_CONSOLE_SECRET must have 16 characters or more (openssl rand -hex 32)")
         if not self.prompts_dir.is_dir():
             raise ValueError(f"REPLY_PROMPTS_DIR={self.prompts_dir} is not a folder of prompt templates")
         return self

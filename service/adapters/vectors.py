@@ -218,6 +218,17 @@ class VectorStore:
             wait=True,
         )
 
+    async def source_payload(self, brand_id: str, source_id: str) -> dict[str, Any] | None:
+        """The stored payload (title, text, url, ...) of one of a brand's sources, or None."""
+        must: list[models.Condition] = [
+            models.FieldCondition(key="brand_id", match=models.MatchValue(value=brand_id)),
+            models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id)),
+        ]
+        points, _ = await self._client.scroll(
+            self.collection, scroll_filter=models.Filter(must=must), limit=1, with_payload=True
+        )
+        return dict(points[0].payload or {}) if points else None
+
     async def count(self, brand_id: str | None = None, *, document_id: str | None = None) -> int:
         must: list[models.Condition] = []
         if brand_id:

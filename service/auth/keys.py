@@ -57,6 +57,15 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     return _principal(row)
 
 
+async def principal_by_id(session: AsyncSession, key_id: str) -> Principal:
+    """The principal of a key known by its id (a console session holds the id, never the secret); a key
+    revoked since the login no longer works."""
+    row = await session.scalar(sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
+    if row is None:
+        raise Unauthorized("unknown or revoked API key")
+    return _principal(row)
+
+
 async def create_key(session: AsyncSession, name: str, role: str, brands: list[str]) -> tuple[ApiKey, str]:
     secret = generate_secret()
     row = ApiKey(name=name, role=role, brands=brands, key_hash=hash_key(secret), prefix=secret[:10])

@@ -15,6 +15,7 @@ from service.adapters.webhooks import (
     new_secret,
     valid_secret,
 )
+from service.auth.keys import Principal
 from service.brands.schemas import (
     BrandIn,
     BrandOut,
@@ -39,6 +40,14 @@ async def get_by_slug(session: AsyncSession, slug: str) -> Brand:
     if brand is None:
         raise NotFound(f"no brand '{slug}'")
     return brand
+
+
+async def visible_slugs(session: AsyncSession, principal: Principal) -> list[str]:
+    """The brands a key may work with, by slug, in order."""
+    query = sa.select(Brand.slug).order_by(Brand.slug)
+    if principal.brands is not None:
+        query = query.where(Brand.slug.in_(sorted(principal.brands)))
+    return list((await session.scalars(query)).all())
 
 
 async def _webhook(settings: Settings, webhook: WebhookIn) -> tuple[str, str, bool]:

@@ -20,7 +20,8 @@ from service.models import Brand, Event, new_id, utcnow
 # Far more attempts than the window allows at the backoff cap (24 h / 300 s ~ 290): never the limit.
 DELIVERY_MAX_ATTEMPTS = 100_000
 # post.holding_reply: the brand's admin-approved out-of-hours reply, the only text sent without review
-EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready", "post.holding_reply")
+# webhook.test: an admin's test send (console); no post, no reply
+EVENT_TYPES = ("reply.approved", "post.triaged", "draft.ready", "post.holding_reply", "webhook.test")
 
 
 def emit(session: AsyncSession, brand: Brand, event_type: str, data: dict[str, Any]) -> Event | None:

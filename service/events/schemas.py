@@ -1,5 +1,6 @@
 """The `data` of each outbound event, built in one place. Every event's data carries its `post_id`; no
-event carries post text, only the reply text an agent approved (or the admin-approved holding reply)."""
+event carries post text, only the reply text an agent approved (or the admin-approved holding reply).
+`webhook.test` (an admin's test send from the console) is the exception: no post, no text, no reply."""
 
 from __future__ import annotations
 
@@ -79,3 +80,8 @@ class DeliveryList(BaseModel):
 class DeliveryReplayed(BaseModel):
     id: str
     status: Literal["pending"]
+
+
+def webhook_test(brand: Brand, key_id: str) -> dict[str, Any]:
+    """A signed test delivery to check the receiver end to end; nothing in it can be posted."""
+    return {"post_id": None, "brand": brand.slug, "test": True, "sent_by": key_id}

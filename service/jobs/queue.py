@@ -15,13 +15,19 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from service import logs
 from service.models import Job, utcnow
 
-# Wake-ups for in-process workers so a job enqueued by this process starts without waiting for a poll.
+# Wake-ups for in-process workers so a job enqueued by this process starts without waiting for a poll:
+# every transaction that enqueued a job calls them once it has committed (workers in other processes
+# hear of it by NOTIFY on PostgreSQL, migration 0009, else at their next poll).
 _listeners: list[Any] = []
+ENQUEUED = "reply_jobs_enqueued"
+NOTIFY_CHANNEL = "reply_jobs"
 
 
 def add_listener(callback: Any) -> None:
@@ -36,6 +42,17 @@ def remove_listener(callback: Any) -> None:
 def notify() -> None:
     for callback in list(_listeners):
         callback()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(ENQUEUED, False):
+        notify()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(ENQUEUED, None)
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ def enqueue(
         run_at=utcnow() + timedelta(seconds=delay_s),
     )
     session.add(job)
+    session.info[ENQUEUED] = True
     return job
 
 

@@ -172,3 +172,21 @@ async def search(
         )
         for r in ranked[:limit]
     ]
+
+
+async def source(runtime: Runtime, brand_id: str, source_id: str) -> KnowledgeHit | None:
+    """One of the brand's sources by its id, as a draft cites it (FAQ entry, passage, past answer): what
+    an agent opens to check the draft against. None once it is gone from the index."""
+    payload = await runtime.vectors.source_payload(brand_id, source_id)
+    if payload is None:
+        return None
+    return KnowledgeHit(
+        source_id=source_id,
+        kind=str(payload.get("kind") or "doc"),
+        title=str(payload.get("title") or ""),
+        text=str(payload.get("text") or ""),
+        score=0.0,
+        url=payload.get("url"),
+        page=payload.get("page"),
+        question=payload.get("question"),
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from litestar import Request, delete, get, post
-from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 
 from service import pagination
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.brands.service import get_by_slug
-from service.errors import InvalidInput, UnsupportedMediaType
+from service.errors import UnsupportedMediaType
 from service.knowledge import retrieval, service
 from service.knowledge.schemas import DocumentList, DocumentOut, SearchHitOut, SearchOut
 from service.runtime import Runtime
@@ -29,22 +28,7 @@ async def upload_document(slug: str, request: Request, runtime: Runtime, princip
     principal.ensure_brand(slug)
     if request.content_type[0] != "multipart/form-data":
         raise UnsupportedMediaType("upload a document as multipart/form-data with a 'file' field")
-    form = await request.form()
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidInput(
-            "multipart field 'file' is missing", errors=[{"field": "file", "message": "required"}]
-        )
-    kind = form.get("kind") or None
-    if kind not in (None, "faq", "doc"):
-        raise InvalidInput("kind must be 'faq' or 'doc'", errors=[{"field": "kind", "message": "faq or doc"}])
-    if "\x00" in (upload.content_type or ""):
-        raise InvalidInput(
-            "the file's content type holds a NUL character",
-            errors=[{"field": "file", "message": "NUL character in content type"}],
-        )
-    filename = service.safe_filename(upload.filename or "")
-    data = await upload.read()
+    filename, data, content_type, kind = await service.read_upload(await request.form())
     async with runtime.transaction() as session:
         brand = await get_by_slug(session, slug)
         doc = await service.upload(
@@ -52,8 +36,8 @@ async def upload_document(slug: str, request: Request, runtime: Runtime, princip
             brand,
             filename,
             data,
-            content_type=upload.content_type,
-            kind=str(kind) if kind else None,
+            content_type=content_type,
+            kind=kind,
             max_bytes=runtime.settings.max_upload_bytes,
         )
         return service.to_out(doc)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from litestar.datastructures import FormMultiDict, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.adapters.embedder import Embedder, aencode
@@ -65,6 +66,26 @@ def to_out(doc: Document) -> DocumentOut:
         created_at=doc.created_at,
         updated_at=doc.updated_at,
     )
+
+
+async def read_upload(form: FormMultiDict) -> tuple[str, bytes, str | None, str | None]:
+    """A multipart upload's `file` and optional `kind` (faq|doc), checked: (filename, bytes, content
+    type, kind). The filename names the document (the same name replaces it), so it is required."""
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput(
+            "multipart field 'file' is missing", errors=[{"field": "file", "message": "required"}]
+        )
+    kind = form.get("kind") or None
+    if kind not in (None, "faq", "doc"):
+        raise InvalidInput("kind must be 'faq' or 'doc'", errors=[{"field": "kind", "message": "faq or doc"}])
+    if "\x00" in (upload.content_type or ""):
+        raise InvalidInput(
+            "the file's content type holds a NUL character",
+            errors=[{"field": "file", "message": "NUL character in content type"}],
+        )
+    filename = safe_filename(upload.filename or "")
+    return filename, await upload.read(), upload.content_type, str(kind) if kind else None
 
 
 async def upload(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from litestar import Response, get, post
 from litestar.params import Parameter
 
@@ -62,8 +64,20 @@ async def review_queue(
     limit: int = Parameter(default=pagination.DEFAULT_LIMIT, ge=1, le=pagination.MAX_LIMIT),
     offset: int = Parameter(default=0, ge=0, le=pagination.MAX_OFFSET, description="items to skip"),
     incident: str | None = Parameter(default=None, max_length=32, description="only this incident's posts"),
+    channel: str | None = Parameter(default=None, pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
+    priority: Literal["urgent", "high", "normal", "low"] | None = Parameter(default=None),
+    overdue: bool = Parameter(default=False, description="only posts past their due time"),
 ) -> QueueOut:
     async with runtime.transaction() as session:
-        return QueueOut(
-            items=await service.queue_for_brand(session, principal, brand, limit, incident, offset=offset)
+        items = await service.queue_for_brand(
+            session,
+            principal,
+            brand,
+            limit,
+            incident,
+            offset=offset,
+            channel=channel,
+            priority=priority,
+            overdue=overdue,
         )
+        return QueueOut(items=items)

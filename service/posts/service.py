@@ -14,6 +14,7 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs import queue
 from service.models import Brand, Draft, Post, utcnow
 from service.posts.schemas import PostIn, PostOut, PublishedIn
+from service.triage.models import PRIORITIES
 from service.triage.schemas import TriageOut
 
 
@@ -47,6 +48,7 @@ async def accept(
         external_id=data.external_id,
         text=data.text,
         author=data.author.model_dump(),
+        author_handle=data.author.handle,
         url=data.url,
         in_reply_to=data.in_reply_to,
         posted_at=posted_at,
@@ -127,8 +129,12 @@ async def queue_for_brand(
     incident: str | None = None,
     *,
     offset: int = 0,
+    channel: str | None = None,
+    priority: str | None = None,
+    overdue: bool = False,
 ) -> list[PostOut]:
-    """Posts waiting for an agent, most urgent first: due time, then priority, then arrival."""
+    """Posts waiting for an agent, most urgent first: due time, then priority, then arrival. Filters:
+    one channel, one priority, only posts past their due time."""
     principal.ensure_brand(slug)
     brand = await session.scalar(sa.select(Brand).where(Brand.slug == slug))
     if brand is None:
@@ -136,6 +142,12 @@ async def queue_for_brand(
     query = sa.select(Post).where(Post.brand_id == brand.id, Post.status.in_(("triaged", "drafted")))
     if incident is not None:
         query = query.where(Post.incident_id == incident)
+    if channel is not None:
+        query = query.where(Post.channel == channel)
+    if priority is not None:
+        query = query.where(Post.priority_rank == PRIORITIES.index(priority))
+    if overdue:
+        query = query.where(Post.due_at < utcnow())
     posts = (
         await session.scalars(
             query.order_by(Post.due_at.asc().nulls_last(), Post.priority_rank, Post.received_at, Post.id)

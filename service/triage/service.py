@@ -64,18 +64,20 @@ async def thread_texts(session: AsyncSession, post: Post) -> tuple[str, ...]:
 
 
 async def _recent_by_author(session: AsyncSession, post: Post) -> int:
-    handle = post.author.get("handle")
+    """The author's other posts to the brand in the 48 hours before this one, by ix_posts_author_recent."""
+    handle = post.author_handle or (post.author or {}).get("handle")
     if not handle:
         return 0
-    rows = await session.scalars(
-        sa.select(Post.author).where(
+    count = await session.scalar(
+        sa.select(sa.func.count()).where(
             Post.brand_id == post.brand_id,
+            Post.author_handle == handle,
             Post.id != post.id,
             Post.received_at >= post.received_at - REPEAT_WINDOW,
             Post.received_at <= post.received_at,
         )
     )
-    return sum(1 for author in rows if (author or {}).get("handle") == handle)
+    return int(count or 0)
 
 
 async def triage_input(session: AsyncSession, post: Post) -> TriageInput:

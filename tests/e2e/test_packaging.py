@@ -63,11 +63,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_the_wheel_ships_prompts_and_migrations(wheel: Path) -> None:
+def test_the_wheel_ships_prompts_migrations_and_the_console(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"prompts/{t}" for t in TEMPLATES} <= names
     assert "prompts/__init__.py" in names
     assert {"service/migrations/env.py", "service/migrations/script.py.mako"} <= names
+    console = ROOT / "service/console"
+    shipped = [p for folder in ("templates", "static", "strings") for p in (console / folder).iterdir()]
+    assert {str(p.relative_to(ROOT)) for p in shipped} <= names
     versions = {p.name for p in (ROOT / "service/migrations/versions").glob("*.py")}
     assert {f"service/migrations/versions/{v}" for v in versions} <= names
 

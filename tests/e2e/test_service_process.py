@@ -286,3 +286,61 @@ def test_two_workers_on_postgres_draft_each_post_once(tmp_path: Path, pg_url: st
         for worker in workers:
             worker.stop()
         api.stop()
+
+
+def _samples(metrics: str, name: str) -> dict[str, float]:
+    """`name{labels} value` lines of a /metrics text, by their label text."""
+    found = {}
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, value = line.rsplit(" ", 1)
+            found[key[len(name) :]] = float(value)
+    return found
+
+
+def test_two_api_replicas_on_postgres_report_metrics_that_add_up(tmp_path: Path, pg_url: str) -> None:
+    """Two API replicas with in-process workers on one PostgreSQL: each replica's counters are its own
+    (jobs run here), so they add up to the work done; the queue's counts are global, so only the
+    metrics leader shows them, and its figure is the table's, not one per replica."""
+    replicas = []
+    try:
+        for index in range(2):
+            env = base_env(
+                tmp_path,
+                pg_url,
+                REPLY_WORKERS="2",
+                REPLY_QDRANT_PATH=str(tmp_path / f"qdrant-{index}"),  # at scale: one Qdrant server
+            )
+            replicas.append(ServiceProcess(env, log_path=tmp_path / f"api{index}.log").start())
+        with httpx.Client(base_url=replicas[0].url, timeout=30) as client:
+            integration, _, _ = setup_brand(client)
+        post_ids = []
+        for n in range(10):
+            with httpx.Client(base_url=replicas[n % 2].url, timeout=30) as client:
+                post_ids.append(
+                    send_post(client, integration, f"r-{n}", f"Question {n}: where is my parcel?")
+                )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            done = count_rows(pg_url, "SELECT count(*) FROM posts WHERE status = 'drafted'")[0][0]
+            if done == len(post_ids):
+                break
+            time.sleep(0.5)
+        assert done == len(post_ids)
+        time.sleep(6)  # one metrics interval (5 s): the leader's queue counts are read after the work
+        texts = [httpx.get(r.url + "/metrics", timeout=10).text for r in replicas]
+        leaders = [_samples(t, "reply_service_metrics_leader").get("", 0.0) for t in texts]
+        assert sorted(leaders) == [0.0, 1.0], leaders
+        jobs = [_samples(t, "reply_service_jobs") for t in texts]
+        leader = leaders.index(1.0)
+        assert jobs[1 - leader] == {}, "a follower must not report the global queue as its own"
+        done_in_table = count_rows(pg_url, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0]
+        assert jobs[leader]['{status="done"}'] == done_in_table
+        runs = [
+            _samples(t, "reply_service_job_runs_total").get('{kind="triage_post",outcome="done"}', 0.0)
+            for t in texts
+        ]
+        assert sum(runs) == len(post_ids), runs  # per replica: they add up
+    finally:
+        for replica in replicas:
+            replica.stop()

@@ -90,3 +90,28 @@ async def test_queue_orders_by_the_documented_formula(api: Api) -> None:
     response = await api.client.get("/v1/queue", params={"brand": "shop"}, headers=agent)
     assert response.status_code == 200
     assert [item["external_id"] for item in response.json()["items"]] == ORDER
+
+    # filters (the console's, and /v1/queue's): a fresh post on another channel is not overdue
+    fresh = {
+        "brand": "shop",
+        "channel": "instagram",
+        "external_id": "fresh",
+        "text": QUESTION,
+        "author": {"handle": "f"},
+    }
+    response = await api.client.post("/v1/posts", json=fresh, headers=integration)
+    assert response.status_code == 202, response.text
+    await api.wait_post(response.json()["id"], agent)
+
+    async def queue(**params: str) -> list[str]:
+        response = await api.client.get("/v1/queue", params={"brand": "shop", **params}, headers=agent)
+        assert response.status_code == 200, response.text
+        return [item["external_id"] for item in response.json()["items"]]
+
+    assert await queue(overdue="true") == ORDER
+    assert await queue(channel="instagram") == ["fresh"]
+    assert await queue(priority="high") == [n for n in ORDER if EXPECTED[n][1] == "high"]
+    assert await queue(priority="urgent", channel="twitter") == ["night_safety"]
+    assert await queue() == [*ORDER, "fresh"]  # due in the future: after every overdue post
+    bad = await api.client.get("/v1/queue", params={"brand": "shop", "priority": "soon"}, headers=agent)
+    assert bad.status_code in (400, 422) and "priority" in bad.text

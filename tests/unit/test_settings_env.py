@@ -48,6 +48,11 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_JOB_MAX_ATTEMPTS": ("4", "job_max_attempts", 4),
     "REPLY_JOB_BACKOFF_BASE_S": ("0.5", "job_backoff_base_s", 0.5),
     "REPLY_JOB_BACKOFF_CAP_S": ("60", "job_backoff_cap_s", 60.0),
+    "REPLY_DB_POOL_SIZE": ("4", "db_pool_size", 4),
+    "REPLY_DB_MAX_OVERFLOW": ("0", "db_max_overflow", 0),
+    "REPLY_DB_POOL_TIMEOUT_S": ("5", "db_pool_timeout_s", 5.0),
+    "REPLY_EMBED_BATCH_WAIT_MS": ("0.5", "embed_batch_wait_ms", 0.5),
+    "REPLY_EMBED_BATCH_SIZE": ("16", "embed_batch_size", 16),
     "REPLY_WEBHOOK_ALLOW_LOOPBACK": ("true", "webhook_allow_loopback", True),
     "REPLY_WEBHOOK_ALLOWED_NETWORKS": (
         "10.0.0.0/8, 192.168.5.0/24,fd00::/8",
@@ -70,6 +75,9 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_RETENTION_JOBS_DAYS": ("3", "retention_jobs_days", 3.0),
     "REPLY_RETENTION_EVENTS_DAYS": ("14", "retention_events_days", 14.0),
     "REPLY_PROMPTS_DIR": (str(PROMPTS), "prompts_dir", PROMPTS),
+    "REPLY_CONSOLE_SECRET": ("c" * 32, "console_secret", "c" * 32),
+    "REPLY_CONSOLE_SECURE_COOKIE": ("true", "console_secure_cookie", True),
+    "REPLY_CONSOLE_SESSION_HOURS": ("12", "console_session_hours", 12.0),
     "REPLY_LOG_LEVEL": ("DEBUG", "log_level", "DEBUG"),
     "REPLY_LOG_JSON": ("false", "log_json", False),
 }

@@ -1,0 +1,1 @@
+"""The agents' web console under /console: server-rendered pages over the API's service functions."""

@@ -1,0 +1,201 @@
+"""The cheap hot path, on SQLite and PostgreSQL: accepting a post does no model work; a post is embedded
+once per model on its way to a draft; the repeat-contact check and the reads use indexes, with a number
+of statements that does not grow with the rows; a worker in another process starts a job when it is
+enqueued (LISTEN/NOTIFY), not at its next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+
+from service.adapters.embedder import USE_MODEL
+from service.jobs import queue
+from service.models import Post
+from service.runtime import Runtime, start_runtime
+from service.triage import service as triage
+from service.worker import WorkerPool
+from tests.conftest import Api
+
+FAQ = [
+    {"id": "refund", "question": "How do I get a refund for my order?",
+     "answer": "Open the order in your account and choose Return; the refund follows within 5 days."},
+    {"id": "delivery", "question": "Where is my parcel?",
+     "answer": "The tracking link in your shipping email shows where your parcel is."},
+]  # fmt: skip
+GERMAN_FAQ = [
+    {"id": "erstattung", "question": "Wie bekomme ich mein Geld zurück?",
+     "answer": "Öffnen Sie die Bestellung im Kundenkonto und wählen Sie Rücksendung."},
+]  # fmt: skip
+
+
+def runtime_of(api: Api) -> Runtime:
+    runtime: Runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+def texts_encoded(model: str) -> float:
+    """Texts the model has been given by the micro-batcher in this process (every async encode)."""
+    return REGISTRY.get_sample_value("reply_service_embed_batch_texts_sum", {"model": model}) or 0.0
+
+
+@contextmanager
+def statements(runtime: Runtime) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_accepting_posts_does_no_model_work(make_client: Any) -> None:
+    api = await make_client(workers=0)
+    await api.brand("shop")
+    headers = await api.key("integration", ["shop"])
+    dense = runtime_of(api).embedder.name
+    before = texts_encoded(dense), texts_encoded(USE_MODEL)
+    for n in range(5):
+        await api.send_post(headers, f"a-{n}", f"where is my parcel number {n}?")
+    assert (texts_encoded(dense), texts_encoded(USE_MODEL)) == before
+
+
+async def test_a_post_is_embedded_once_per_model(api: Api) -> None:
+    await api.brand("shop")
+    await api.brand("laden", language="de")
+    for slug, faq in (("shop", FAQ), ("laden", GERMAN_FAQ)):
+        doc = await api.upload(slug, "faq.json", json.dumps(faq).encode(), kind="faq")
+        assert (await api.wait_document(slug, doc["id"]))["status"] == "ready"
+    await api.settled_jobs()
+    headers = await api.key("integration", ["shop", "laden"])
+    dense = runtime_of(api).embedder.name
+
+    before = texts_encoded(dense), texts_encoded(USE_MODEL)
+    pid = await api.send_post(headers, "e-1", "How do I get a refund for my broken order? It came damaged")
+    post = await api.wait_post(pid, headers)
+    assert post["status"] == "drafted" and post["draft"]["sources"][0]["source_id"] == "refund", post
+    # English to an English brand: the triage vector serves the vote, incidents and retrieval
+    assert (texts_encoded(dense) - before[0], texts_encoded(USE_MODEL) - before[1]) == (1, 0)
+
+    before = texts_encoded(dense), texts_encoded(USE_MODEL)
+    body = {
+        "brand": "laden",
+        "channel": "twitter",
+        "external_id": "d-1",
+        "text": "Meine Bestellung kam kaputt an, wie bekomme ich mein Geld zurück?",
+        "author": {"handle": "kim"},
+    }
+    response = await api.client.post("/v1/posts", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    post = await api.wait_post(response.json()["id"], headers)
+    assert post["status"] == "drafted", post
+    # German: triage by the English model, retrieval by the multilingual one, each once
+    assert (texts_encoded(dense) - before[0], texts_encoded(USE_MODEL) - before[1]) == (1, 1)
+
+
+async def test_repeat_contact_counts_one_authors_recent_posts_by_index(make_client: Any) -> None:
+    api = await make_client(workers=0)
+    await api.brand("shop")
+    await api.brand("other")
+    headers = await api.key("integration", ["shop", "other"])
+    for n in range(3):
+        await api.send_post(headers, f"jo-{n}", f"still no answer, attempt {n}", author={"handle": "jo"})
+    await api.send_post(headers, "al-1", "hello", author={"handle": "al"})
+    other = {
+        "brand": "other",
+        "channel": "twitter",
+        "external_id": "x",
+        "text": "hi",
+        "author": {"handle": "jo"},
+    }
+    assert (await api.client.post("/v1/posts", json=other, headers=headers)).status_code == 202
+    runtime = runtime_of(api)
+    async with runtime.sessionmaker() as session:
+        latest = await session.scalar(sa.select(Post).where(Post.external_id == "jo-2"))
+        assert latest is not None and latest.author_handle == "jo"
+        with statements(runtime) as seen:
+            assert await triage._recent_by_author(session, latest) == 2
+        assert len(seen) == 1
+        # many other authors, so that the planner has a choice to make
+        rows = [
+            {"id": f"bulk{n:05d}", "brand_id": latest.brand_id, "channel": "twitter",
+             "external_id": f"bulk-{n}", "text": "hi", "author": {"handle": f"u{n}"},
+             "author_handle": f"u{n}", "posted_at": latest.received_at, "received_at": latest.received_at}
+            for n in range(400)
+        ]  # fmt: skip
+        await session.execute(sa.insert(Post), rows)
+        await session.execute(
+            sa.text("ANALYZE posts" if runtime.engine.dialect.name != "sqlite" else "ANALYZE")
+        )
+        sqlite = runtime.engine.dialect.name == "sqlite"
+        explain = await session.execute(
+            sa.text(
+                ("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ")
+                + "SELECT count(*) FROM posts WHERE brand_id = :b AND author_handle = :h "
+                "AND received_at >= :t"
+            ),
+            {"b": latest.brand_id, "h": "jo", "t": latest.received_at},
+        )
+        assert "ix_posts_author_recent" in " ".join(str(v) for row in explain for v in row)
+
+
+async def test_reads_take_a_fixed_number_of_statements(api: Api) -> None:
+    await api.brand("shop")
+    headers = await api.key("integration", ["shop"])
+    agent = await api.key("agent", ["shop"])
+    runtime = runtime_of(api)
+    counts = []
+    ids: list[str] = []
+    for batch in (2, 8):
+        for n in range(batch):
+            ids.append(await api.send_post(headers, f"q-{len(ids)}-{n}", f"my order {n} never arrived, help"))
+        for pid in ids:
+            await api.wait_post(pid, headers)
+        with statements(runtime) as seen:
+            response = await api.client.get("/v1/queue", params={"brand": "shop"}, headers=agent)
+        assert response.status_code == 200 and len(response.json()["items"]) == len(ids)
+        counts.append(len([s for s in seen if s.lstrip().upper().startswith("SELECT")]))
+    assert counts[0] == counts[1], counts  # 2 posts or 10: the same statements (no query per post)
+
+    draft_id = (await api.client.get(f"/v1/posts/{ids[0]}", headers=headers)).json()["draft"]["id"]
+    for path, who in ((f"/v1/posts/{ids[0]}", headers), (f"/v1/drafts/{draft_id}", agent)):
+        with statements(runtime) as seen:
+            assert (await api.client.get(path, headers=who)).status_code == 200
+        selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) <= 4, (path, selects)  # the key, the row, its brand or draft: no per-item reads
+
+
+async def test_a_worker_elsewhere_starts_a_job_when_it_is_enqueued(
+    make_client: Any, make_settings: Any
+) -> None:
+    """PostgreSQL: a worker with its own engine (as in another process) that polls only every 60 s takes
+    the post's jobs at once: the jobs table's trigger NOTIFYs, the worker LISTENs."""
+    settings = make_settings(workers=0, job_poll_s=60.0, qdrant_path=":memory:")
+    if not settings.resolved_database_url.startswith("postgresql"):
+        return  # SQLite has no NOTIFY: workers in other processes poll (README, "At scale")
+    api = await make_client(workers=0)
+    await api.brand("shop")
+    headers = await api.key("integration", ["shop"])
+    other = await start_runtime(settings, embedder=runtime_of(api).embedder)
+    pool = WorkerPool(other, 1)
+    try:
+        pool.start()
+        queue.remove_listener(pool._on_enqueue)  # as in another process: only NOTIFY can wake it
+        await asyncio.sleep(0.5)  # its LISTEN is up, its first (empty) look is over
+        started = asyncio.get_running_loop().time()
+        pid = await api.send_post(headers, "n-1", "my order never arrived, where is it?")
+        post = await api.wait_post(pid, headers, timeout=20)
+        assert post["status"] == "drafted", post
+        assert asyncio.get_running_loop().time() - started < 20  # two jobs, each well before a 60 s poll
+    finally:
+        await pool.stop()
+        await other.close()
