@@ -2,10 +2,12 @@
 and incident grouping.
 
 Run from the project root: `.venv/bin/python bench/triage.py [--quick] [--no-embed]`. Uses the service's
-own `Triager`, once with rules alone and once with the packaged sentence embedder (skipped with
---no-embed or --quick, or when the model cannot be loaded). `llm_candidates` counts the posts the
-rules leave open: the only ones a configured LLM would be asked about. The incident figures run the
-service's grouping rule (`service.incidents.grouping`) over hand-written posts about one outage
+own `Triager`, with rules alone, with the packaged sentence embedder's nearest-example vote
+(`rules+embedding`, the service's default) and with the vote and the trained reply model
+(`rules+emb+model`, off in the service); the embedder's configurations are skipped with --no-embed
+or --quick, or when the model cannot be loaded. `llm_candidates` counts the posts the rules leave
+open: the only ones a configured LLM would be asked about. The incident figures run the service's
+grouping rule (`service.incidents.grouping`) over hand-written posts about one outage
 (bench/data/incident_posts.json, which the incident tests read too) and over each twitter-cdp company's
 posts in time order.
 """
@@ -396,6 +398,8 @@ def main() -> None:
     if embedder is not None and embedder.name in CALIBRATED_MODELS:
         # as in the service: the nearest-example vote only with a model its thresholds were set on
         configs.append(("rules+embedding", Triager(embed=embedder.encode)))
+        # the vote and the trained reply model (service/triage/reply_model.py; off in the service)
+        configs.append(("rules+emb+model", Triager(embed=embedder.encode, reply_model=True)))
     limit = QUICK_TWITTER if args.quick else None
 
     lines = []

@@ -9,12 +9,18 @@ a short caption or greeting that says nothing to the brand is taken as not needi
 when configured, still decides it). Earlier posts of the thread may name the intent
 of such a post; so may an optional nearest-neighbour vote over labelled examples (`nearest.py`), which
 takes a reply away only when it finds praise or spam with a close example, or, where an LLM is
-configured, its verdict (`decided_by` "llm"; the pipeline asks it only about such posts). Urgency
-signals (danger, outage, threats) always keep a reply.
+configured, its verdict (`decided_by` "llm"; the pipeline asks it only about such posts). A trained
+reply model (`reply_model.py`, logistic regression on the embedding and `reply_features`) may take
+the reply from a post the rules leave open and give one back to praise it reads as a complaint, when
+it is sure (`MODEL_SURE`); it is never asked about a question, request or complaint the rules found,
+nor about a post with a number, a word to the brand, the writer speaking of themself or thanks
+that sign off a report. Urgency signals (danger, outage,
+threats) always keep a reply.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +52,15 @@ class NearestVote:
 
 
 NearestIntent = Callable[[str], NearestVote | None]
+# The trained reply model's chance that a text needs no reply (`reply_model.py`), asked lazily: None
+# asks about the whole post (by its embedding, when the caller has one), a string about that part of it.
+NoReplyChance = Callable[[str | None], float | None]
+# How sure the model must be to decide: where the rules leave a post open, it takes the reply away from
+# this chance of "no reply" on (softly: an LLM, when configured, still decides); praise it reads as
+# needing a reply this surely (a chance of none of at most 1 - MODEL_SURE) is opened again. At 0.5
+# German reports without a problem word ("der Bote hat das Paket über den Zaun geworfen") lost their
+# reply: the English embedder reads German loosely.
+MODEL_SURE = 0.8
 
 
 @dataclass(frozen=True)
@@ -134,11 +149,18 @@ _PREFIX = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.SENTENCE_PREFIXES
 _NOT_A_COMPLAINT = _words_regex(p for pats in lexicon.NOT_A_COMPLAINT.values() for p in pats)
 _THANKS = {lang: _words_regex(p) for lang, p in lexicon.THANKS.items()}
 _ADDRESS = _words_regex(p for pats in lexicon.ADDRESS.values() for p in pats)
+_FIRST_PERSON = _words_regex(lexicon.FIRST_PERSON)
 _SERVICE = _words_regex(p for pats in lexicon.SERVICE_TERMS.values() for p in pats)
 _AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED))
 _AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED_OPENERS))
 _RESOLVED = _WeightedCues(lexicon.RESOLVED)
 _RHETORICAL = _words_regex(p for pats in lexicon.RHETORICAL_PRAISE.values() for p in pats)
+# the whole sentence after a question, its own answer ("Bester Support? Ihr!"); modifiers allowed around it
+_SELF_ANSWER = re.compile(
+    rf"^(?:(?:ganz|na|also|aber|ja|so|really|honestly|well|erm|oh)\s+)?"
+    rf"(?:{_fold_pattern('|'.join(sorted(lexicon.RHETORICAL_ANSWERS, key=len, reverse=True)))})"
+    rf"(?:\s+(?:ja|yes|nein|no|schon|doch|natürlich|of course|obviously|guys|lot|folks|leute))?[\s!.…]*$"
+)
 _CHIT_CHAT = _words_regex(lexicon.CHIT_CHAT)
 _PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
 _DIGITS = re.compile(r"\d")
@@ -334,7 +356,17 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
             return " " * len(sentence.group(0))
         return sentence.group(0)
 
-    return _SENTENCES.sub(blank, folded), found
+    folded = _SENTENCES.sub(blank, folded)
+    # a question the poster answers at once ("Bester Support? Ihr!"): both sentences are the cue
+    sentences = list(_SENTENCES.finditer(folded))
+    for question, answer in itertools.pairwise(sentences):
+        q, a = question.group(0), answer.group(0)
+        if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and _SELF_ANSWER.match(a.strip()):
+            found.append(f"{q.strip()} {a.strip()}")
+            folded = (
+                folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
+            )
+    return folded, found
 
 
 def _read(post: CleanPost, language: str) -> _Reading:
@@ -386,6 +418,29 @@ def _read(post: CleanPost, language: str) -> _Reading:
         and not any(e in lexicon.POSITIVE_EMOJI for e in post.emoji)
         and not _THANKS_FOR_HELP.search(folded)
         and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
+    )
+
+
+def reply_features(post: CleanPost, language: str) -> tuple[float, ...]:
+    """The rules' readings the reply model sees beside the embedding, each on a scale of about 0..1."""
+    r = _read(post, language)
+    return (
+        min(r.question.total, 4) / 4,
+        float("?" in post.text),
+        min(r.request.total, 4) / 4,
+        min(r.complaint.total, 4) / 4,
+        min(r.feedback.total, 4) / 4,
+        min(r.spam.total, 4) / 4,
+        r.sentiment_score,
+        min(r.positive_mass, 4) / 4,
+        float(r.thanks > 0),
+        float(r.addressed),
+        float(r.service),
+        min(r.words, 40) / 40,
+        float(post.hashtags > 0),
+        min(len(post.emoji), 5) / 5,
+        float(post.links > 0),
+        float(bool(_DIGITS.search(post.text))),
     )
 
 
@@ -521,12 +576,17 @@ def classify_post(
     nearest: NearestIntent | None = None,
     verdict: LLMVerdict | None = None,
     author_bot: bool = False,
+    no_reply_chance: NoReplyChance | None = None,
 ) -> Classification:
     """Classify one post; `language` is its detected language (lexicons of de and en always apply).
 
     `verdict` (the LLM's reading) is used only for a post that the rules and its thread leave open, in
     place of the nearest-example vote; like the vote, it never outweighs an urgency signal.
-    `author_bot`: the helpdesk flags the account as a bot; nobody is there to answer."""
+    `author_bot`: the helpdesk flags the account as a bot; nobody is there to answer.
+    `no_reply_chance`: the trained reply model (`reply_model.py`), asked only about a post the rules
+    leave open or call praise; it takes a reply away only from an open post that reports no number
+    and signs off no report, and opens praise it reads as needing a reply (a configured LLM decides
+    both). It is never asked about a question, request or complaint the rules found."""
     if isinstance(post, str):
         post = clean_post(post)
     reading = _read(post, language)
@@ -546,6 +606,28 @@ def classify_post(
         if ctx_intent in REPLY_INTENTS:
             intent, needs_reply = ctx_intent, True
             reason = f"{ctx_reason}, read with the thread"
+    chance: float | None = None
+    model_says_no = False
+    if no_reply_chance is not None and not thread_texts and not author_bot and not reading.automated:
+        praise = intent == "praise" and needs_reply is False and reason == "no reply: praise or thanks"
+        # not for what may be a report of the writer's own: thanks that sign off a text, a number (an
+        # order, a day count), the writer speaking of themself ("someone signed into my account, that's
+        # comforting"), or words to the brand ("u guys r so funny"). Measured: at 0.86-0.98 the model
+        # read such sarcasm and rants on twitter-cdp dev as small talk.
+        reported = (
+            reading.sign_off_thanks
+            or bool(_DIGITS.search(post.text))
+            or reading.pronoun_address
+            or bool(_FIRST_PERSON.search(post.folded))
+        )
+        if (needs_reply is None and not reported) or praise:
+            chance = no_reply_chance(None)
+        if chance is not None and needs_reply is None:
+            model_says_no = chance >= MODEL_SURE
+        elif chance is not None and praise and chance <= 1 - MODEL_SURE:
+            # praise that reads like a complaint or a question (sarcasm, a report signed off kindly)
+            intent, needs_reply, decided_by = "other", None, "rules+embedding"
+            reason = f"needs reply: reads like a post that needs one (model {chance:.2f}), though it thanks"
     uncertain = needs_reply is None
     if needs_reply is None and verdict is not None and verdict.intent in INTENTS:
         decided_by = "llm"
@@ -564,6 +646,14 @@ def classify_post(
         # soft: the post stays `uncertain`, so a configured LLM is asked and decides instead
         needs_reply = False
         reason = "no reply: a caption or chit-chat, nothing asked, reported or said to the brand"
+    if needs_reply is None and model_says_no and chance is not None:
+        # soft, as the caption rule: the post stays `uncertain`, so a configured LLM decides instead
+        needs_reply = False
+        decided_by = "rules+embedding"  # the model reads the post's embedding
+        if intent == "other" and reading.sentiment_score >= SENTIMENT_THRESHOLD:
+            intent = "praise"
+        if not reason.startswith("no reply: reads like"):
+            reason = f"no reply: reads like a post that needs none (model {chance:.2f})"
     if needs_reply is None and nearest is not None and post.text:
         vote = nearest(post.text)
         if (

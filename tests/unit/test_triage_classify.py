@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -306,6 +307,11 @@ NO_REPLY = [
     ("caption", "Abendstimmung am Hafen 🌅 #sonnenuntergang", "de"),
     ("caption", "Weekend vibes by the lake 📷 #summer", "en"),
     ("chitchat", "Guten Morgen und einen schönen Tag!", "de"),
+    # a question of praise the poster answers at once, and regret of not coming sooner (triage 1.3)
+    ("rhetorical", "Schnellste Lieferung der Stadt? Ganz klar ihr! 😍", "de"),
+    ("rhetorical", "Friendliest staff in town? Easy. You lot 💛", "en"),
+    ("rhetorical", "Warum bin ich nicht schon vor Jahren zu euch gewechselt? So entspannt 😊", "de"),
+    ("rhetorical", "Why didn't I switch to you years ago? So much cheaper and so friendly 😍", "en"),
 ]
 KEEP_REPLY = [
     # a complaint that ends with thanks
@@ -331,6 +337,15 @@ KEEP_REPLY = [
     ("Essen kam eiskalt an 🍕", "de", "complaint"),
     ("Can I DM you my order number?", "en", "question"),
     ("how about an out of office mode for the app? would be great", "en", "question"),
+    # sarcasm: love of paying or waiting is a complaint (triage 1.3)
+    ("Love paying £6 delivery for a parcel that sat in the depot all week 🙃", "en", "complaint"),
+    ("I just love waiting 50 minutes on hold, great service", "en", "complaint"),
+    ("Ich liebe es, jeden Morgen eine halbe Stunde am Gleis zu warten 🙃", "de", "complaint"),
+    # a question followed by thanks or praise is no self-answered question
+    ("Habt ihr am Sonntag geöffnet? Danke!", "de", "question"),
+    ("Do you deliver to Leeds? Love you guys", "en", "question"),
+    ("Kann ich mit Karte zahlen? Ja oder nein?", "de", "question"),
+    ("Can I still change my seat? Yes?", "en", "question"),
 ]
 
 
@@ -365,7 +380,7 @@ def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     assert result.urgency == ()  # a bot's "Störung" is no outage report by a customer
     unflagged = Triager().triage(TriageInput(text=text, channel="twitter", created_at=NOW), GERMAN_BRAND)
     assert unflagged.needs_reply is True
-    assert TRIAGE_VERSION == "1.2.0"
+    assert TRIAGE_VERSION == "1.3.0"
 
 
 def test_a_caption_is_soft_the_llm_still_decides_it() -> None:
@@ -390,3 +405,64 @@ def test_resolved_follows_the_brand_policy_on_thanks() -> None:
     assert classify_post("the parcel came today", "en").needs_reply is True
     assert classify_post("the parcel came today, thanks", "en").needs_reply is False
     assert classify_post("the parcel came today", "en", thread_texts=("where is it?",)).needs_reply is False
+
+
+# --- the trained reply model (triage 1.3): where it may speak. A stand-in chance shows the gates: even a
+# model certain that nothing needs a reply cannot take one from what the rules found.
+def _certain(value: float) -> Callable[[str | None], float]:
+    return lambda part: value
+
+
+@pytest.mark.parametrize(("text", "language", "intent"), KEEP_REPLY)
+def test_a_certain_model_cannot_take_a_reply_the_rules_found(text: str, language: str, intent: str) -> None:
+    result = classify_post(text, language, no_reply_chance=_certain(1.0))
+    assert (result.needs_reply, result.intent) == (True, intent), result.reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # a number (order, day count) and thanks that sign off a report keep the reply the rules gave
+        ("Ab dem 3. Juni wohnen wir in Leipzig.", "de"),
+        ("Parcel 55123 was left in the rain", "en"),
+        ("Bestellt hatte ich zwei Hüllen, im Paket lag nur eine einzige. Danke.", "de"),
+        ("Ordered the blue case and the parcel had a green one inside. Thanks", "en"),
+    ],
+)
+def test_the_model_leaves_numbers_and_signed_off_reports_alone(text: str, language: str) -> None:
+    result = classify_post(text, language, no_reply_chance=_certain(1.0))
+    assert result.needs_reply is True, result.reasons
+
+
+def test_the_model_decides_an_open_post_softly_and_only_when_sure() -> None:
+    text = "Ab Juni wohnen wir in Leipzig."
+    assert classify_post(text, "de", no_reply_chance=_certain(0.7)).needs_reply is True
+    sure = classify_post(text, "de", no_reply_chance=_certain(0.9))
+    assert (sure.needs_reply, sure.uncertain, sure.decided_by) == (False, True, "rules+embedding")
+    assert sure.reasons[0] == "no reply: reads like a post that needs none (model 0.90)"
+    verdict = LLMVerdict(intent="request", needs_reply=True, reason="a change of address", model="m")
+    with_llm = classify_post(text, "de", no_reply_chance=_certain(0.9), verdict=verdict)
+    assert (with_llm.needs_reply, with_llm.decided_by) == (True, "llm")
+    # in a thread the earlier posts decide, not the model
+    threaded = classify_post(text, "de", no_reply_chance=_certain(0.9), thread_texts=("Adresse?",))
+    assert threaded.needs_reply is True
+
+
+def test_the_model_reopens_praise_it_reads_as_needing_a_reply() -> None:
+    text = "Danke für eure Geduld am Telefon!"
+    assert classify_post(text, "de", no_reply_chance=_certain(0.5)).needs_reply is False
+    reopened = classify_post(text, "de", no_reply_chance=_certain(0.1))
+    assert (reopened.needs_reply, reopened.uncertain, reopened.intent) == (True, True, "other")
+    assert reopened.reasons[0].startswith("needs reply: reads like a post that needs one (model 0.10)")
+
+
+def test_the_model_is_not_asked_about_decided_posts() -> None:
+    asked: list[str | None] = []
+
+    def chance(part: str | None) -> float:
+        asked.append(part)
+        return 1.0
+
+    for text in ("Wo bleibt meine Erstattung?", "Die App stürzt ständig ab!", "Bitte kündigt mein Abo"):
+        classify_post(text, "de", no_reply_chance=chance)
+    assert asked == []
