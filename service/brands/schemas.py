@@ -52,8 +52,17 @@ class OutOfHoursReplyOut(BaseModel):
     approved_by: str | None = Field(default=None, description="id of the admin key that approved it")
 
 
+SocialHandle = Annotated[str, Field(pattern=r"^@?[A-Za-z0-9_.]{1,50}$", examples=["@nordbahn_hilfe"])]
+
+
 class BrandSettings(Strict):
     reply_to_praise: bool = False
+    social_handles: list[SocialHandle] = Field(
+        default_factory=list,
+        max_length=20,
+        description="the brand's accounts besides its slug and name (e.g. @nordbahn_hilfe): a post that "
+        "opens with another user's handle and talks to them is no post to the brand",
+    )
     retrieval_min_score: float | None = Field(default=None, ge=0.0, le=1.0)
     urgent_around_the_clock: bool = Field(
         default=True, description="urgent posts are due in wall-clock minutes, not business minutes"
@@ -84,6 +93,7 @@ class TokenBudgetOut(BaseModel):
 
 class BrandSettingsOut(BaseModel):
     reply_to_praise: bool = False
+    social_handles: list[str] = Field(default_factory=list)
     retrieval_min_score: float | None = None
     urgent_around_the_clock: bool = True
     incident_similarity: float | None = None

@@ -28,7 +28,10 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 #        wider spam (follower selling, crypto, strangers' offers, shorteners, hashtags)
 # 1.3.0: questions of praise the poster answers at once, regret of not coming sooner, sarcastic love
 #        of paying or waiting; the trained reply model (reply_model.py, off unless asked for)
-TRIAGE_VERSION = "1.3.0"
+# 1.4.0: someone else's adverts (hook questions, calls to action, offers, links), marvelling questions
+#        of praise, crowd questions, posts between two users (BrandPolicy.names), dated out-of-office
+#        notes, deal and news feeds, wrong-item complaints signed off with thanks
+TRIAGE_VERSION = "1.4.0"
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class Triager:
             nearest=(lambda text: self._nearest_vote(text, vector)) if self._nearest is not None else None,
             verdict=verdict,
             author_bot=inp.author_bot,
+            brand_names=policy.names,
             no_reply_chance=(
                 (
                     lambda part: self._no_reply_chance(

@@ -24,6 +24,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from service.triage import lexicon
 from service.triage.models import INTENTS, LLMVerdict
@@ -99,6 +100,15 @@ def _words_regex(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
 
 
+def _praise_words() -> list[str]:
+    """Words a marvelling question praises with: its own list and every positive word."""
+    words = list(lexicon.MARVEL_PRAISE)
+    for levels in lexicon.POSITIVE.values():
+        for patterns in levels.values():
+            words.extend(patterns)
+    return words
+
+
 class _WeightedCues:
     """One cue list (e.g. complaint) compiled per language and weight, strongest first."""
 
@@ -140,6 +150,7 @@ _FEEDBACK = _WeightedCues(lexicon.FEEDBACK)
 _POSITIVE = _WeightedCues(lexicon.POSITIVE)
 _NEGATIVE = _WeightedCues(lexicon.NEGATIVE)
 _SPAM = _WeightedCues(lexicon.SPAM)
+_PROMOTION = _WeightedCues(lexicon.PROMOTION)
 _OPENERS = {
     lang: re.compile(rf"^(?:{_fold_pattern('|'.join(p))})(?!\w)")
     for lang, p in lexicon.QUESTION_OPENERS.items()
@@ -162,15 +173,46 @@ _SELF_ANSWER = re.compile(
     rf"(?:\s+(?:ja|yes|nein|no|schon|doch|natürlich|of course|obviously|guys|lot|folks|leute))?[\s!.…]*$"
 )
 _CHIT_CHAT = _words_regex(lexicon.CHIT_CHAT)
+_CROWD_QUESTION = _words_regex(lexicon.CROWD_QUESTIONS)
+# "Wer hat nie Stress? Genau, wir, seit ...": the next sentence opens with the answer, then goes on
+_SELF_ANSWER_LEAD = re.compile(
+    r"^(?:(?:genau|eben|exactly|yep|yes|ja)\s*,?\s*)?(?:ich|wir|me|us|we)\s*(?:,|!|$)"
+)
+_MARVEL_OPENER = re.compile(rf"^(?:{_fold_pattern('|'.join(lexicon.MARVEL_OPENERS))})(?!\w)")
+_MARVEL = re.compile(
+    rf"(?<!\w)(?:{_fold_pattern('|'.join(lexicon.MARVEL_INTENSIFIERS))})\s+(?:[\w-]+\s+){{0,3}}?"
+    rf"(?:{_fold_pattern('|'.join(_praise_words()))})(?!\w)"
+)
 _PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
 _DIGITS = re.compile(r"\d")
 _LEADING_HANDLE = re.compile(r"^\s*@\w+")
+# The people a post opens with: "@mel_ontour sehen wir uns?", "@Tina Hagedorn hast du ...?" (Facebook
+# tags a name with its space)
+_LEADING_MENTIONS = re.compile(r"^\s*((?:@[\w.]+(?:\s+[A-ZÄÖÜ][\w-]+(?=\s))?[\s,:]*)+)")
+_MENTION = re.compile(r"(?<![\w@])@([\w.]+)")
+# Second person plural and the polite form: the brand is spoken to ("habt ihr", "euer Shop", "Ihnen")
+_BRAND_ADDRESS = re.compile(r"(?<!\w)(?:ihr|euch|euer|eure[nmrs]?|ihnen|you guys|y'all)(?!\w)")
+# Words between two people: "du" or "wir" ("hast du ...?", "sehen wir uns?"), where a brand is "ihr"
+_PERSON_ADDRESS = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns|you|your|we|us)(?!\w)")
+_GERMAN_PERSON = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns)(?!\w)")
+# A bare domain ("tarifblitz.example/strom") is a link the URL pattern (scheme or www) leaves in the text
+_DOMAIN = re.compile(
+    r"(?<![@\w.])[a-z0-9][a-z0-9-]*\.(?:example|com|de|net|org|shop|store|io|co|eu|uk|at|ch|app|info|online)"
+    r"(?:/\S*)?(?![\w.])",
+    re.IGNORECASE,
+)
 # A caption says a few words; longer texts without any cue still get a reply (or the LLM's reading).
 CAPTION_MAX_WORDS = 12
 # Thanks without a kind word in a post longer than this signs off a report; it is no praise.
 SIGN_OFF_MIN_WORDS = 8
 # Hashtags, emoji and shortened links are spam only beside a spam phrase, and add at most this much.
 SPAM_FORMAT_MAX = 2
+# Someone else's advertisement from this much evidence on (business voice 2, a call to action, an offer,
+# a link each 1); spam and promotion cues add up, as "DM me for a collab" is both.
+PROMOTION_THRESHOLD = 3
+# An ad's opening question ("Stromanbieter zu teuer?", "Love fashion?") is a hook, not a question: a
+# first sentence this short, or one holding the ad's own words, when nobody speaks of themself in it.
+HOOK_MAX_WORDS = 6
 _ACK = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.ACKNOWLEDGEMENTS))})[\s,.!]*)+$")
 _THANKS_FOR_HELP = _words_regex([lexicon.THANKS_FOR_HELP])
 _THANKS_ANY = _words_regex(p for pats in lexicon.THANKS.values() for p in pats)
@@ -323,6 +365,9 @@ class _Reading:
     words: int = 0
     # thanks that only sign off a longer text ("Got 1 burger instead of 2. Thanks."): no praise
     sign_off_thanks: bool = False
+    promotion: _Score = field(default_factory=_Score)
+    # the strongest of question, request and complaint once an ad's hook and its own words are set aside
+    beside_the_ad: float = 0.0
 
 
 def _blank_not_a_complaint(folded: str) -> str:
@@ -354,6 +399,9 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
         if match := _RHETORICAL.search(sentence.group(0)):
             found.append(match.group(0).strip())
             return " " * len(sentence.group(0))
+        if marvel := _marvel(sentence.group(0)):
+            found.append(marvel)
+            return " " * len(sentence.group(0))
         return sentence.group(0)
 
     folded = _SENTENCES.sub(blank, folded)
@@ -361,7 +409,8 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
     sentences = list(_SENTENCES.finditer(folded))
     for question, answer in itertools.pairwise(sentences):
         q, a = question.group(0), answer.group(0)
-        if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and _SELF_ANSWER.match(a.strip()):
+        answered = _SELF_ANSWER.match(a.strip()) or _SELF_ANSWER_LEAD.match(a.strip())
+        if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and answered:
             found.append(f"{q.strip()} {a.strip()}")
             folded = (
                 folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
@@ -369,22 +418,82 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
     return folded, found
 
 
+def _marvel(sentence: str) -> str | None:
+    """'Wie kann man nur so pünktlich sein?!', 'how is everything this soft???': a wh-question that
+    marvels at a quality, without a negation; the decision still asks for a positive tone elsewhere."""
+    if "?" not in sentence:
+        return None
+    clause = _PREFIX.sub("", sentence.strip())
+    if not _MARVEL_OPENER.match(clause):
+        return None
+    match = _MARVEL.search(clause)
+    if match is None or any(w in lexicon.NEGATIONS or w.endswith("n't") for w in _WORD.findall(clause)):
+        return None
+    return match.group(0)
+
+
+def _beside_the_ad(folded: str, masked: str, langs: tuple[str, ...]) -> float:
+    """What an ad asks or reports besides itself: `masked` is `folded` with its spam and promotion cues
+    blanked. A question holding the ad's own words ("Want 5k real followers?") is set aside, and so is a
+    short opening hook ("Stromanbieter zu teuer?"), unless the writer speaks of themself in it."""
+    for index, sentence in enumerate(list(_SENTENCES.finditer(masked))[:4]):
+        start, end = sentence.span()
+        text = sentence.group(0)
+        if not text.rstrip().endswith("?") or _FIRST_PERSON.search(folded[start:end]):
+            continue
+        own_words = folded[start:end] != text
+        if own_words or (index < 2 and len(_WORD.findall(text)) <= HOOK_MAX_WORDS):
+            masked = masked[:start] + " " * (end - start) + masked[end:]
+    return max(
+        _question_score(masked, langs).total,
+        _REQUEST.score(masked, langs).total,
+        _COMPLAINT.score(masked, langs).total,
+    )
+
+
+def _blank_crowd(folded: str) -> tuple[str, bool]:
+    """Blanks a question to everyone about their evening ("Who's staying up for the meteor shower?")
+    that names no problem and no product; True when one was found."""
+    found = False
+
+    def blank(sentence: re.Match[str]) -> str:
+        nonlocal found
+        text = sentence.group(0)
+        crowd = "?" in text and _CROWD_QUESTION.search(text)
+        if crowd and not _SERVICE.search(text) and not _COMPLAINT.score(text, ("de", "en")).total:
+            found = True
+            return " " * len(text)
+        return text
+
+    return _SENTENCES.sub(blank, folded), found
+
+
 def _read(post: CleanPost, language: str) -> _Reading:
     langs = _langs(language)
     folded = _blank_not_a_complaint(post.folded)
     folded, rhetorical = _blank_rhetorical(folded)
+    folded, crowd = _blank_crowd(folded)
     question = _question_score(folded, langs)
     request = _REQUEST.score(_THANKS_FOR_HELP.sub(lambda m: " " * len(m.group(0)), folded), langs)
     complaint = _COMPLAINT.score(folded, langs)
     intensity = _intensity(post)
     feedback = _FEEDBACK.score(folded, langs)
-    spam = _SPAM.score(folded, ("any",))
+    spam, masked = _SPAM.score_and_mask(folded, ("any",))
     if spam.total:
         form = _spam_format(post)
         if post.links and not post.short_links:
             form.add(1, "link")
         for weight, cue in zip([1] * SPAM_FORMAT_MAX, form.cues, strict=False):
             spam.add(weight, cue)
+    promotion, masked = _PROMOTION.score_and_mask(masked, ("any",))
+    if promotion.total:
+        if post.links or _DOMAIN.search(post.text):
+            promotion.add(1, "link")
+        elif post.hashtags >= 4:
+            promotion.add(1, f"{post.hashtags} hashtags")
+    beside_the_ad = 0.0
+    if spam.total + promotion.total >= min(SPAM_THRESHOLD, PROMOTION_THRESHOLD):
+        beside_the_ad = _beside_the_ad(folded, masked, langs)
     thanks = sum(len(_THANKS[lang].findall(folded)) for lang in langs if lang in _THANKS)
     positive = _POSITIVE.score(folded, ("de", "en")).total
     sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical))
@@ -411,13 +520,15 @@ def _read(post: CleanPost, language: str) -> _Reading:
         automated_opener=bool(_AUTOMATED_OPENER.match(post.folded)),
         rhetorical=tuple(rhetorical),
         pronoun_address=bool(_ADDRESS.search(folded)),
-        chit_chat=bool(_CHIT_CHAT.search(folded)),
+        chit_chat=crowd or bool(_CHIT_CHAT.search(folded)),
         words=len(_WORD.findall(post.folded)),
         sign_off_thanks=thanks > 0
         and positive == 0
         and not any(e in lexicon.POSITIVE_EMOJI for e in post.emoji)
         and not _THANKS_FOR_HELP.search(folded)
         and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
+        promotion=promotion,
+        beside_the_ad=beside_the_ad,
     )
 
 
@@ -459,8 +570,14 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
         return "other", False, "no reply: automated post (an auto-reply or machine notice)"
     if r.automated_opener and c.strong == 0 and q.total < DECISIVE and rq.total < DECISIVE:
         return "other", False, "no reply: automated post (opens like a machine notice, asks nothing)"
-    if s.total >= SPAM_THRESHOLD and s.total >= max(q.total, rq.total, c.total):
+    # spam that asks ("Willst du 10.000 Follower?") asks nothing beside its offer; a customer's question
+    # with a spam word in it ("wann werden die Gewinner des Gewinnspiels benachrichtigt?") still asks
+    overwhelming = s.total >= 2 * max(q.total, rq.total, c.total)
+    if s.total >= SPAM_THRESHOLD and (r.beside_the_ad < DECISIVE or overwhelming):
         return "spam", False, f"no reply: spam ({_cue_list(s)})"
+    ad = r.promotion
+    if ad.total + s.total >= PROMOTION_THRESHOLD and ad.total and (ad.strong or r.beside_the_ad < DECISIVE):
+        return "spam", False, f"no reply: an advertisement for someone else ({_cue_list(ad)})"
     if c.total >= DECISIVE and c.total > q.total:
         return "complaint", True, f"needs reply: complaint ({_cue_list(c)})"
     if f.total >= DECISIVE and f.total >= max(q.total, rq.total):
@@ -539,12 +656,41 @@ def _wished(folded: str, start: int) -> bool:
     return any(w in lexicon.NOT_RESOLVED_BEFORE or w.endswith("n't") for w in before)
 
 
+def _name_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", fold(name))
+
+
+def _same_name(handle: str, brand: str) -> bool:
+    """'TeamYouTube' and '@YouTube', 'AskeBay' and '@eBay_UK': brands post under many handles, so a
+    handle that shares a long enough piece with one of the brand's names counts as the brand's."""
+    match = SequenceMatcher(None, handle, brand).find_longest_match(0, len(handle), 0, len(brand))
+    return match.size >= max(4, int(0.6 * min(len(handle), len(brand))))
+
+
+def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> str | None:
+    """The handle a post opens with when it is another user's, not the brand's, and the brand is not
+    tagged anywhere in it ("@mel_ontour sehen wir uns am Gate?"); None otherwise, or when the brand's
+    names are not known. A handle is the brand's when it holds one of its names (slug, name, handles)."""
+    opening = _LEADING_MENTIONS.match(post.raw)
+    keys = {key for key in map(_name_key, brand_names) if len(key) >= 3}
+    if opening is None or not keys:
+        return None
+    for handle in _MENTION.findall(post.raw):
+        key = _name_key(handle)
+        if any(_same_name(key, brand) for brand in keys):
+            return None
+    first = _MENTION.findall(opening.group(1))
+    return f"@{first[0]}" if first else None
+
+
 def _caption(post: CleanPost, r: _Reading) -> bool:
     """A few words with a picture's marks (emoji, hashtags, 'photo'), asking, reporting and telling the
     brand nothing: a caption or chit-chat."""
     if r.question.total or r.request.total or r.complaint.total or r.feedback.total or r.spam.total:
         return False
-    if r.pronoun_address or r.sentiment_score < 0 or not 0 < r.words <= CAPTION_MAX_WORDS:
+    # the words of the caption itself: a row of hashtags under a photo is no longer text
+    words = len(_WORD.findall(post.language_text))
+    if r.pronoun_address or r.sentiment_score < 0 or not 0 < words <= CAPTION_MAX_WORDS:
         return False
     if _LEADING_HANDLE.match(post.raw):
         return False  # "@brand ...": written to the brand, not a caption that tags it
@@ -577,6 +723,7 @@ def classify_post(
     verdict: LLMVerdict | None = None,
     author_bot: bool = False,
     no_reply_chance: NoReplyChance | None = None,
+    brand_names: tuple[str, ...] = (),
 ) -> Classification:
     """Classify one post; `language` is its detected language (lexicons of de and en always apply).
 
@@ -586,7 +733,9 @@ def classify_post(
     `no_reply_chance`: the trained reply model (`reply_model.py`), asked only about a post the rules
     leave open or call praise; it takes a reply away only from an open post that reports no number
     and signs off no report, and opens praise it reads as needing a reply (a configured LLM decides
-    both). It is never asked about a question, request or complaint the rules found."""
+    both). It is never asked about a question, request or complaint the rules found.
+    `brand_names`: the brand's slug, name and social handles, to tell a post to another user from one
+    to the brand."""
     if isinstance(post, str):
         post = clean_post(post)
     reading = _read(post, language)
@@ -597,6 +746,20 @@ def classify_post(
         resolved = _resolved(post, reading, language, reply_to_praise, bool(thread_texts))
         if resolved is not None:
             intent, needs_reply, reason = resolved
+    if needs_reply is not False and not thread_texts and intent in ("question", "other"):
+        # a question between two users under the brand's post ("@mel sehen wir uns am Gate?"): they talk
+        # to each other ("du", "wir"), not to the brand ("ihr"), and report nothing
+        other = _written_to_someone_else(post, brand_names)
+        quiet = (
+            max(reading.complaint.total, reading.feedback.total, reading.request.total) < DECISIVE
+            and _sentiment_label(reading.sentiment_score) != "negative"
+        )
+        # English "you" may be the brand under a handle we do not know: there, nothing of the service either
+        english = language == "en" and not _GERMAN_PERSON.search(post.folded)
+        quiet = quiet and not (english and reading.service)
+        if other and quiet and _PERSON_ADDRESS.search(post.folded) and not _BRAND_ADDRESS.search(post.folded):
+            intent, needs_reply = "other", False
+            reason = f"no reply: written to {other}, another user, not to the brand"
     reasons: list[str] = []
     decided_by = "rules"
     if needs_reply is None and thread_texts:

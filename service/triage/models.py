@@ -63,6 +63,8 @@ class BrandPolicy:
     holidays: tuple[date, ...] = ()
     sla_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_MINUTES))
     reply_to_praise: bool = False
+    # the brand's slug, name and social handles: a post that opens with another user's handle is theirs
+    names: tuple[str, ...] = ()
     # urgent posts (safety, or enough points) are due in wall-clock minutes, nights and holidays included
     urgent_around_the_clock: bool = True
     # the brand's policy version, stored with each result so re-triage knows what is stale

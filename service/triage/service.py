@@ -44,6 +44,7 @@ def brand_policy(brand: Brand) -> BrandPolicy:
         sla_minutes={**DEFAULT_SLA_MINUTES, **(brand.sla_minutes or {})},
         reply_to_praise=bool(settings.get("reply_to_praise", False)),
         urgent_around_the_clock=bool(settings.get("urgent_around_the_clock", True)),
+        names=(brand.slug, brand.name, *settings.get("social_handles", [])),
         version=brand.policy_version or 1,
     )
 

@@ -312,6 +312,46 @@ NO_REPLY = [
     ("rhetorical", "Friendliest staff in town? Easy. You lot 💛", "en"),
     ("rhetorical", "Warum bin ich nicht schon vor Jahren zu euch gewechselt? So entspannt 😊", "de"),
     ("rhetorical", "Why didn't I switch to you years ago? So much cheaper and so friendly 😍", "en"),
+    # someone else's advertisement: a hook question, a call to action, an offer, a link (triage 1.4)
+    (
+        "advert",
+        "Handyvertrag zu teuer? 📱 Jetzt bei spartarif.example wechseln und bis zu 300 € sparen!",
+        "de",
+    ),
+    (
+        "advert",
+        "Tired of queues? Book now at fastlane-parking.example and save up to 25% 🚗 #travel #parking",
+        "en",
+    ),
+    (
+        "advert",
+        "Wir sind eine Agentur für Influencer-Marketing und hätten eine Idee für euch. Wann habt ihr Zeit?",
+        "de",
+    ),
+    ("advert", "Selling my unused gift voucher for 40, message me if interested", "en"),
+    ("spam", "Willst du 5.000 echte Follower für dein Profil? Schreib uns einfach eine DM", "de"),
+    # a question that marvels at a quality, in a positive post
+    ("rhetorical", "Wie kann eine Hotline nur so geduldig sein?! Danke an Frau Weber 🙏", "de"),
+    ("rhetorical", "why is everything you make this comfy??? obsessed ❤️", "en"),
+    ("rhetorical", "Kann man einen Stromanbieter lieben? Offenbar ja 😍", "de"),
+    ("rhetorical", "Wer hatte heute die schnellste Reparatur der Welt? Genau, ich 😎", "de"),
+    # out-of-office notes with dates, deal and news feeds
+    (
+        "automated",
+        "Danke für Ihre E-Mail. Ich bin bis zum 3. März nicht im Büro und lese keine Nachrichten.",
+        "de",
+    ),
+    ("automated", "PRICE DROP 🔔 Trail Runner 2 now £49 (was £80) → shoealerts.example/r/1 #deals", "en"),
+    (
+        "automated",
+        "Neuer Beitrag auf Stromblog: Wie sich die Netzentgelte 2027 ändern → stromblog.example/n/5",
+        "de",
+    ),
+    # a caption under a photo, however many hashtags it carries
+    ("caption", "Frühstück auf dem Balkon ☕🥐 #sonntag #fruehstueck #balkonliebe #kaffee #gemuetlich", "de"),
+    # questions to everyone about the evening
+    ("chitchat", "Wer schaut heute auch das Finale? 🍿", "de"),
+    ("chitchat", "Anyone else heading to the fireworks tonight? 🎆", "en"),
 ]
 KEEP_REPLY = [
     # a complaint that ends with thanks
@@ -346,6 +386,22 @@ KEEP_REPLY = [
     ("Do you deliver to Leeds? Love you guys", "en", "question"),
     ("Kann ich mit Karte zahlen? Ja oder nein?", "de", "question"),
     ("Can I still change my seat? Yes?", "en", "question"),
+    # a customer asking about an offer, a code or a link is no advert (triage 1.4)
+    ("Gilt euer 20% Rabatt auch im Onlineshop? Jetzt bestellen geht bei mir nicht", "de", "question"),
+    ("Your promo code SAVE10 doesn't work at checkout, link: shop.example/cart", "en", "complaint"),
+    (
+        "Ich habe beim Gewinnspiel mitgemacht, wann werden die Gewinner benachrichtigt? #gewinnspiel",
+        "de",
+        "question",
+    ),
+    # a marvelling question about a fault, or with a negation, is a question or a complaint
+    ("Wie kann man nur so unfreundlich sein?! Ich warte seit 40 Minuten", "de", "question"),
+    ("Why is the app so slow since the update?", "en", "question"),
+    ("Warum ist die Lieferung nicht so schnell wie versprochen?", "de", "question"),
+    # the wrong item, signed off with thanks
+    ("Ordered a black coat, got a pink scarf. Cheers 👍", "en", "complaint"),
+    # a crowd question that names a problem
+    ("Anyone else watching the app crash every five minutes tonight?", "en", "question"),
 ]
 
 
@@ -360,6 +416,7 @@ def test_no_reply_reasons(reason: str, text: str, language: str) -> None:
         "rhetorical": "rhetorical question of praise",
         "caption": "caption or chit-chat",
         "chitchat": "greeting or wish",
+        "advert": "advertisement for someone else",
     }
     assert words[reason] in result.reasons[0], result.reasons
     assert result.reasons[0].startswith("no reply: ")
@@ -371,6 +428,43 @@ def test_questions_and_complaints_keep_their_reply(text: str, language: str, int
     assert (result.needs_reply, result.intent) == (True, intent), result.reasons
 
 
+BRAND = ("kiebitz-mobil", "Kiebitz Mobil", "KiebitzHilfe")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("@jonas_hh sehen wir uns nachher am Bahnhof? Ich bring Brötchen mit 😄", "de"),
+        ("@Lena Brandt hast du den Tarif jetzt genommen, den ich dir gezeigt hab?", "de"),
+        ("@mike_t are you still coming to the barbecue on Saturday? 🍔", "en"),
+    ],
+)
+def test_a_question_to_another_user_needs_no_reply(text: str, language: str) -> None:
+    result = classify_post(text, language, brand_names=BRAND)
+    assert result.needs_reply is False, result.reasons
+    assert "another user" in result.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # the brand is tagged too, or spoken to, or a problem is reported
+        ("@jonas_hh hast du auch kein Netz? @KiebitzHilfe was ist da los?", "de"),
+        ("@jonas_hh habt ihr auch die neue Rechnung bekommen? Ihr müsst das prüfen", "de"),
+        ("@mike_t did your bill from them double too? mine is broken", "en"),
+        # a handle that is the brand's: slug, name or configured handle
+        ("@kiebitz_mobil kannst du mir sagen, wann mein Vertrag endet?", "de"),
+        ("@KiebitzHilfe can you tell me when my contract ends?", "en"),
+    ],
+)
+def test_a_post_to_the_brand_or_about_a_problem_keeps_its_reply(text: str, language: str) -> None:
+    assert classify_post(text, language, brand_names=BRAND).needs_reply is True
+
+
+def test_without_the_brands_names_a_leading_handle_proves_nothing() -> None:
+    assert classify_post("@jonas_hh sehen wir uns nachher am Bahnhof?", "de").needs_reply is True
+
+
 def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     text = "Neue Störung gemeldet: Linie 4"
     inp = TriageInput(text=text, channel="twitter", created_at=NOW, author_bot=True)
@@ -380,7 +474,7 @@ def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     assert result.urgency == ()  # a bot's "Störung" is no outage report by a customer
     unflagged = Triager().triage(TriageInput(text=text, channel="twitter", created_at=NOW), GERMAN_BRAND)
     assert unflagged.needs_reply is True
-    assert TRIAGE_VERSION == "1.3.0"
+    assert TRIAGE_VERSION == "1.4.0"
 
 
 def test_a_caption_is_soft_the_llm_still_decides_it() -> None:
