@@ -117,6 +117,8 @@ POST_SETS = {
     "oos": (ROOT / "bench" / "data" / "oos", True),
     # seen since its first measurement (its misses were read; triage 1.4 was tuned with it)
     "oos2": (ROOT / "bench" / "data" / "oos2", True),
+    # short posts written while tuning triage 1.4 (in-sample)
+    "probes": (ROOT / "bench" / "data" / "probes", True),
     # frozen 2026-12-02 by a helper who read no service code; never tuned on
     "oos3": (ROOT / "bench" / "data" / "oos3", False),
 }
@@ -160,7 +162,7 @@ def bench_post_set(triager: Triager, config: str, name: str) -> dict[str, Any] |
         policy = BrandPolicy(
             language=str(brand.get("language", "en")),
             timezone="UTC",
-            names=(post["brand"], str(brand.get("name", ""))),
+            names=(post["brand"], str(brand.get("name", "")), *brand.get("handles", [])),
         )
         result = triager.triage(
             TriageInput(
@@ -405,7 +407,7 @@ def main() -> None:
     parser.add_argument(
         "--posts",
         nargs="*",
-        default=["dev", "oos", "oos2", "oos3"],
+        default=["dev", "probes", "oos", "oos2", "oos3"],
         choices=sorted(POST_SETS),
         help="post sets under bench/data (default both; a missing one is skipped)",
     )

@@ -212,7 +212,7 @@ SPAM_FORMAT_MAX = 2
 PROMOTION_THRESHOLD = 3
 # An ad's opening question ("Stromanbieter zu teuer?", "Love fashion?") is a hook, not a question: a
 # first sentence this short, or one holding the ad's own words, when nobody speaks of themself in it.
-HOOK_MAX_WORDS = 6
+HOOK_MAX_WORDS = 8
 _ACK = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.ACKNOWLEDGEMENTS))})[\s,.!]*)+$")
 _THANKS_FOR_HELP = _words_regex([lexicon.THANKS_FOR_HELP])
 _THANKS_ANY = _words_regex(p for pats in lexicon.THANKS.values() for p in pats)
@@ -366,6 +366,8 @@ class _Reading:
     # thanks that only sign off a longer text ("Got 1 burger instead of 2. Thanks."): no praise
     sign_off_thanks: bool = False
     promotion: _Score = field(default_factory=_Score)
+    # nothing but emoji (and handles, hashtags): "🔥🔥🔥 @brand"; none of them negative or angry
+    emoji_only: bool = False
     # the strongest of question, request and complaint once an ad's hook and its own words are set aside
     beside_the_ad: float = 0.0
 
@@ -529,6 +531,10 @@ def _read(post: CleanPost, language: str) -> _Reading:
         and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
         promotion=promotion,
         beside_the_ad=beside_the_ad,
+        emoji_only=bool(post.emoji)
+        and not _WORD.findall(post.language_text)
+        and not _DIGITS.search(post.text)
+        and not any(e in lexicon.NEGATIVE_EMOJI or e in lexicon.ANGRY_EMOJI for e in post.emoji),
     )
 
 
@@ -602,6 +608,10 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
         return "praise", False, "no reply: praise or thanks"
     if r.acknowledgement:
         return "other", False, "no reply: a short acknowledgement"
+    if r.emoji_only:
+        if label == "positive" and reply_to_praise:
+            return "praise", True, "needs reply: emoji of praise, and the brand replies to praise"
+        return ("praise" if label == "positive" else "other"), False, "no reply: only emoji, nothing said"
     # small talk needs clearly positive words ("Tolles Wetter heute ☀️"); one mild word is not enough
     if pure and r.positive_mass >= 1.5 and label == "positive" and not r.addressed and not r.service:
         return "other", False, "no reply: small talk, not about the brand"

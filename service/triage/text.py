@@ -14,6 +14,13 @@ _SHORT_LINK = re.compile(
     r"shorturl\.at|buff\.ly|t\.ly|linktr\.ee|s\.id|rebrand\.ly)/\S*",
     re.IGNORECASE,
 )
+# A bare domain with a path ("youtube.example/watch?v=1", "shop.example/cart"): a link the URL pattern
+# (scheme or www) leaves, whose "?" and words would read as the writer's
+_BARE_LINK = re.compile(
+    r"(?<![\w@.])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:example|com|de|net|org|shop|store|io|co|eu|uk|at|ch|"
+    r"app|info|online|tv|gg|ly|me)/\S*",
+    re.IGNORECASE,
+)
 _HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 # Pictographs, dingbats, flags, skin tones, joiners and variation selectors: what social posts call emoji.
@@ -52,6 +59,8 @@ def clean_post(raw: str) -> CleanPost:
     text = _SHORT_LINK.sub(" ", text)
     links = len(URL.findall(text)) + short_links
     text = URL.sub(" ", text)
+    links += len(_BARE_LINK.findall(text))
+    text = _BARE_LINK.sub(" ", text)
     text = _EMAIL.sub(" ", text)
     handles = len(HANDLE.findall(text))
     text = HANDLE.sub(" ", text)

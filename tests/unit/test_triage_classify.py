@@ -349,6 +349,11 @@ NO_REPLY = [
     ),
     # a caption under a photo, however many hashtags it carries
     ("caption", "Frühstück auf dem Balkon ☕🥐 #sonntag #fruehstueck #balkonliebe #kaffee #gemuetlich", "de"),
+    # a giveaway entry, emoji only, a creator's newest video, a referral link
+    ("chitchat", "Ich bin dabei! @lisa_m @tom.k Daumen sind gedrückt 🍀", "de"),
+    ("emoji", "🔥🔥🔥 @brand", "en"),
+    ("advert", "Mein neues Video zum Update ist online, schaut rein! 👉 clips.example/v/12 #gaming", "de"),
+    ("advert", "Get 3 months free with my referral link 👉 refer.example/abc123", "en"),
     # questions to everyone about the evening
     ("chitchat", "Wer schaut heute auch das Finale? 🍿", "de"),
     ("chitchat", "Anyone else heading to the fireworks tonight? 🎆", "en"),
@@ -400,6 +405,15 @@ KEEP_REPLY = [
     ("Warum ist die Lieferung nicht so schnell wie versprochen?", "de", "question"),
     # the wrong item, signed off with thanks
     ("Ordered a black coat, got a pink scarf. Cheers 👍", "en", "complaint"),
+    # a customer away from home or without e-mail is no auto-reply; a customer's channel is no advert
+    ("Ich bin gerade im Urlaub und meine Karte wurde gesperrt!", "de", "complaint"),
+    ("I am on holiday until the 5th, can I still pay by card abroad?", "en", "question"),
+    (
+        "Dear team, my channel has been suspended for a week and nobody answers, link: studio.example/c/1",
+        "en",
+        "complaint",
+    ),
+    ("Great update guys, shame it deleted my save file.", "en", "complaint"),
     # a crowd question that names a problem
     ("Anyone else watching the app crash every five minutes tonight?", "en", "question"),
 ]
@@ -417,6 +431,7 @@ def test_no_reply_reasons(reason: str, text: str, language: str) -> None:
         "caption": "caption or chit-chat",
         "chitchat": "greeting or wish",
         "advert": "advertisement for someone else",
+        "emoji": "only emoji",
     }
     assert words[reason] in result.reasons[0], result.reasons
     assert result.reasons[0].startswith("no reply: ")
