@@ -29,7 +29,7 @@ _LINE_WORD = re.compile(
 # Two or three capitals and digits: flight numbers ("LH2034", "BA 117"), also of airlines whose code
 # holds a digit ("U2 1234", "4U 812": looked for before the lines, as "U2" alone is an underground line).
 _FLIGHT = re.compile(r"\b[A-Z]{2,3} ?\d{2,4}\b")
-_FLIGHT_DIGIT = re.compile(r"\b(?:[A-Z]\d|\d[A-Z]) ?\d{3,4}\b")
+_FLIGHT_DIGIT = re.compile(r"\b(?:[A-Z]\d|\d[A-Z]) ?\d{3,4}\b(?![-/]\w)")
 # Numbers that say "this one": after "#", "Nr.", "No.", "number"... of any length.
 # German compounds count by their end ("Vertragsnummer", "Kundennr.", "Lerchenmeilen-Nr.").
 _NUMBERED = re.compile(
@@ -63,8 +63,10 @@ _PLATE = re.compile(r"\b[A-ZÄÖÜ]{1,3}-[A-Z]{1,2} ?\d{1,4}[EH]?\b|\b[A-Z]{2}\d
 # people search by ("PS5", "X3", "S23") and stay.
 _MIXED = re.compile(r"(?<![\w@])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_/][A-Za-z0-9]+)*(?![\w@])")
 # A sentence's full stop or comma may follow ("Vertragsnummer 4017738291."); a decimal or date part may not.
+# After letters and a hyphen the whole token is one code ("FK-50299381": _MIXED).
 _DIGIT_RUN = re.compile(
-    r"(?<![\w.,:])\d{4,}(?:[-/ ]\d{2,})*(?!\w|[.,:]\d)|(?<![\w.,:])\d{2,}(?:[-/]\d{2,}){1,}(?!\w|[.,:]\d)"
+    r"(?<![\w.,:])(?<![A-Za-z]-)\d{4,}(?:[-/ ]\d{2,})*(?!\w|[.,:]\d)"
+    r"|(?<![\w.,:])(?<![A-Za-z]-)\d{2,}(?:[-/]\d{2,}){1,}(?!\w|[.,:]\d)"
 )
 _SHORT_NAME = re.compile(r"^[A-Za-z0-9]{1,4}$")
 # A number with its unit is a quantity, not a code.
