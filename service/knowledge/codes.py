@@ -57,7 +57,7 @@ _POSTCODE = re.compile(
     r"|\b[A-Z]\d[0-9W] ?(?=[A-Z0-9]{0,3}\d)(?=[A-Z0-9]{0,3}[A-Z])[A-Z0-9]{4}\b"
 )
 # Licence plates: German with the district's hyphen ("HB-AB 1234", "M-X 77E"), British ("AB12 CDE").
-_PLATE = re.compile(r"\b[A-ZÄÖÜ]{1,3}-[A-Z]{1,2} ?\d{1,4}[EH]?\b|\b[A-Z]{2}\d{2} ?[A-Z]{3}\b")
+_PLATE = re.compile(r"(?<![\w-])[A-ZÄÖÜ]{1,3}-[A-Z]{1,2} ?\d{1,4}[EH]?(?![\w-])|\b[A-Z]{2}\d{2} ?[A-Z]{3}\b")
 # A token mixing letters and digits, long or joined by "-" ("SP-200", "SN4829103", "NB-48213-X",
 # "A-558120"), or a long digit run with separators ("7731-4420-19", "10293847"). Short ones are names
 # people search by ("PS5", "X3", "S23") and stay.

@@ -48,6 +48,7 @@ from service.text import strip_handles_and_links
         ("Do you ship to Eircode D04 X2K7?", ["D04 X2K7"]),
         ("kein Netz in 44137", ["44137"]),
         ("Kennzeichen HB-AB 1234, Unfall", ["HB-AB 1234"]),
+        ("Tarifcode FM-ALL-M24, was kostet Roaming?", ["FM-ALL-M24"]),  # one code, not a plate in it
         ("my car AB12 CDE was hit", ["AB12 CDE"]),
         # tracking numbers and e-mail addresses
         ("Sendungsnummer 00340434161234567890 hängt", ["00340434161234567890"]),
