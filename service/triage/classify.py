@@ -213,6 +213,7 @@ PROMOTION_THRESHOLD = 3
 # An ad's opening question ("Stromanbieter zu teuer?", "Love fashion?") is a hook, not a question: a
 # first sentence this short, or one holding the ad's own words, when nobody speaks of themself in it.
 HOOK_MAX_WORDS = 8
+AD_CALL_MAX_WORDS = 3
 _ACK = re.compile(rf"^(?:(?:{_fold_pattern('|'.join(lexicon.ACKNOWLEDGEMENTS))})[\s,.!]*)+$")
 _THANKS_FOR_HELP = _words_regex([lexicon.THANKS_FOR_HELP])
 _THANKS_ANY = _words_regex(p for pats in lexicon.THANKS.values() for p in pats)
@@ -434,17 +435,28 @@ def _marvel(sentence: str) -> str | None:
     return match.group(0)
 
 
+def _thanks_at_the_end(folded: str, langs: tuple[str, ...]) -> bool:
+    """Thanks in the last sentence: a sign-off. "Shoutout to @x for ..." opens a post of praise."""
+    sentences = [m.group(0) for m in _SENTENCES.finditer(folded) if _WORD.search(m.group(0))]
+    last = sentences[-1] if sentences else ""
+    return any(_THANKS[lang].search(last) for lang in langs if lang in _THANKS)
+
+
 def _beside_the_ad(folded: str, masked: str, langs: tuple[str, ...]) -> float:
     """What an ad asks or reports besides itself: `masked` is `folded` with its spam and promotion cues
-    blanked. A question holding the ad's own words ("Want 5k real followers?") is set aside, and so is a
-    short opening hook ("Stromanbieter zu teuer?"), unless the writer speaks of themself in it."""
-    for index, sentence in enumerate(list(_SENTENCES.finditer(masked))[:4]):
+    blanked. A question holding the ad's own words ("Want 5k real followers?") is set aside, and so are a
+    short opening hook ("Stromanbieter zu teuer?") and a short call ("Interesse?"), unless the writer
+    speaks of themself in it."""
+    for index, sentence in enumerate(_SENTENCES.finditer(masked)):
         start, end = sentence.span()
         text = sentence.group(0)
-        if not text.rstrip().endswith("?") or _FIRST_PERSON.search(folded[start:end]):
-            continue
+        if _FIRST_PERSON.search(folded[start:end]):
+            continue  # "ich habe beim Gewinnspiel mitgemacht, wann ...?" asks for the writer
         own_words = folded[start:end] != text
-        if own_words or (index < 2 and len(_WORD.findall(text)) <= HOOK_MAX_WORDS):
+        words = len(_WORD.findall(text))
+        asks = text.rstrip().endswith("?")
+        # "Interesse?", "Wollt ihr Details?", "why wait??": an ad's closing call, wherever it stands
+        if asks and (own_words or words <= AD_CALL_MAX_WORDS or (index < 2 and words <= HOOK_MAX_WORDS)):
             masked = masked[:start] + " " * (end - start) + masked[end:]
     return max(
         _question_score(masked, langs).total,
@@ -525,6 +537,7 @@ def _read(post: CleanPost, language: str) -> _Reading:
         chit_chat=crowd or bool(_CHIT_CHAT.search(folded)),
         words=len(_WORD.findall(post.folded)),
         sign_off_thanks=thanks > 0
+        and _thanks_at_the_end(folded, langs)
         and positive == 0
         and not any(e in lexicon.POSITIVE_EMOJI for e in post.emoji)
         and not _THANKS_FOR_HELP.search(folded)
@@ -643,8 +656,16 @@ def _resolved(
     for other_start, other_end, *_ in matches[1:]:
         if other_start >= end:
             rest = rest[: other_start - end] + " " * (other_end - other_start) + rest[other_end - end :]
-    rest_intent, _, _ = _decide(_read(clean_post(rest), language), reply_to_praise)
-    if rest_intent in REPLY_INTENTS:
+    rest_post = clean_post(rest)
+    rest_intent, _, _ = _decide(_read(rest_post, language), reply_to_praise)
+    # "Hat geklappt! Kofferraum war nicht richtig zu 🤦 Danke für die Hilfe!": the cause, then thanks
+    explained = (
+        rest_intent == "complaint"
+        and "?" not in rest
+        and not _CONTRAST.search(rest)
+        and bool(_THANKS_ANY.search(rest))
+    )
+    if rest_intent in REPLY_INTENTS and not explained:
         return None
     if strongest < DECISIVE:
         if not (in_thread or reading.thanks or _sentiment_label(reading.sentiment_score) == "positive"):

@@ -413,7 +413,7 @@ KEEP_REPLY = [
         "en",
         "complaint",
     ),
-    ("Great update guys, shame it deleted my save file.", "en", "complaint"),
+    ("Great update guys, shame it deleted my save file.", "en", "other"),
     # a crowd question that names a problem
     ("Anyone else watching the app crash every five minutes tonight?", "en", "question"),
 ]
