@@ -478,8 +478,10 @@ POST_SETS = {
     "dev": (ROOT / "bench" / "data" / "dev", True),
     "oos": (ROOT / "bench" / "data" / "oos", True),
     "oos2": (ROOT / "bench" / "data" / "oos2", True),
-    # frozen 2026-12-02 by a helper who read no service code; measured once, triage 1.4 / retrieval as merged
-    "oos3": (ROOT / "bench" / "data" / "oos3", False),
+    # frozen 2026-12-02 by a helper who read no service code; measured once (BENCHMARKS.md), then seen
+    "oos3": (ROOT / "bench" / "data" / "oos3", True),
+    # frozen 2026-12-02 by another helper who read no service code and none of the sets; never tuned on
+    "oos4": (ROOT / "bench" / "data" / "oos4", False),
 }
 
 
