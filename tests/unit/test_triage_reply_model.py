@@ -11,6 +11,7 @@ import pytest
 from service.adapters.embedder import Embedder
 from service.triage import BrandPolicy, TriageInput, Triager
 from service.triage.reply_model import ReplyModel, load_examples
+from tests.conftest import CachingEmbedder
 
 NOW = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)
 
@@ -64,11 +65,13 @@ def test_without_the_model_the_same_adverts_keep_their_reply(embedder: Embedder)
         assert _triage(rules_and_vote, text, language).needs_reply is True  # type: ignore[attr-defined]
 
 
-def test_the_fit_is_deterministic_and_uses_both_languages(embedder: Embedder) -> None:
+def test_the_fit_is_deterministic_and_uses_both_languages(embedder: CachingEmbedder) -> None:
     examples = load_examples()
     assert {language for _, language, _ in examples} == {"de", "en"}
     assert {needs for _, _, needs in examples} == {True, False}
-    first, second = ReplyModel(embedder.encode, examples), ReplyModel(embedder.encode, examples)
+    # two fits on two embeddings of the examples by the model: the uncached model's own, and the session's
+    # (computed for the triager above, or here when this test runs alone)
+    first, second = ReplyModel(embedder.model.encode, examples), ReplyModel(embedder.encode, examples)
     text = NO_REPLY[0][0]
     assert first.no_reply_probability(text, "en") == second.no_reply_probability(text, "en")
     # the post's own embedding, when the caller has it, gives the same chance as embedding the text
