@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any, NoReturn
 
 import asyncpg
 import httpx
-import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -41,45 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class CachingEmbedder:
-    """The real embedding model, remembering what it returned for a batch of texts it was given before.
-    Every app the tests build embeds the same example sets (the intent vote's, the reply model's) and
-    often the same knowledge: the model computes each such batch once per session. The model is
-    deterministic for the same batch, so what a test sees is what the model would return; single texts
-    and small batches always reach the model. `model` is the embedder itself, uncached."""
-
-    MIN_CACHED_BATCH = 8
-
-    def __init__(self, model: Embedder) -> None:
-        self.model = model
-        self.name = model.name
-        self.dim = model.dim
-        self._seen: dict[tuple[bool, tuple[str, ...]], np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def _cached(self, texts: list[str], query: bool) -> np.ndarray:
-        encode = self.model.encode_queries if query else self.model.encode
-        if len(texts) < self.MIN_CACHED_BATCH:
-            return encode(texts)
-        key = (query, tuple(texts))
-        with self._lock:
-            rows = self._seen.get(key)
-        if rows is None:
-            rows = encode(texts)
-            with self._lock:
-                self._seen[key] = rows
-        return rows.copy()
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return self._cached(texts, query=False)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._cached(texts, query=True)
-
-
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return CachingEmbedder(load_embedder())
+    return load_embedder()
 
 
 async def _pg_available() -> bool:
