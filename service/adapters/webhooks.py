@@ -115,7 +115,10 @@ class Target:
 
 def parse_url(url: str) -> tuple[str, int]:
     """(host, port) of an absolute http(s) URL with a usable port; raises UnsafeWebhookURL."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed "[" in the host
+        raise UnsafeWebhookURL(f"webhook URL is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeWebhookURL("webhook URL must be an absolute http(s) URL")
     try:
