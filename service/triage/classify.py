@@ -1,8 +1,11 @@
 """Reads one post: does it need a reply, what does it want (intent), how does it feel, how urgent is it.
 
 Rules over the word lists in `data/lexicon.toml`. Every intent gets a score from weighted cues; the
-decision is a short cascade (bot or automated, spam, complaint, feedback, question/request, praise,
-acknowledgement, small talk), written out in `_decide`; a post whose problem the customer calls solved
+decision is a short cascade (bot or automated, spam, someone else's advert, complaint, feedback,
+question/request, praise, acknowledgement, emoji only, small talk), written out in `_decide`. An advert's
+hook and calls ("Stromanbieter zu teuer?", "Interesse?") are set aside before asking whether it asks
+anything else (`_beside_the_ad`); a question between two users under the brand's post is no post to the
+brand (`_written_to_someone_else`, from the brand's names); a post whose problem the customer calls solved
 is read from that point on (`_resolved`), a rhetorical question of praise is praise, not a question.
 A post the rules cannot place gets a reply: missing a customer costs more than one unneeded draft; only
 a short caption or greeting that says nothing to the brand is taken as not needing one, softly (an LLM,
