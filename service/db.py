@@ -38,9 +38,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
+# An execution option of the engine that `create_read_sessionmaker` binds: on SQLite its transactions
+# begin deferred, so reads neither wait for nor hold up the one writer (WAL); other databases ignore it.
+READ_ONLY = "reply_read_only"
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL for concurrent readers, and BEGIN IMMEDIATE so writers queue on busy_timeout instead of
-    failing with 'database is locked' when a read transaction tries to upgrade to a write."""
+    failing with 'database is locked' when a read transaction tries to upgrade to a write. Read-only
+    sessions (READ_ONLY) begin deferred: they never write, so they never upgrade."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -54,11 +60,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only (the same pool): a flush in one fails on SQLite instead of waiting."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def _alembic_config(connection: Connection, secrets_keys: list[str] | None = None) -> Config:

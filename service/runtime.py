@@ -26,6 +26,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_sessionmaker: async_sessionmaker[AsyncSession]  # db.create_read_sessionmaker: reads only
     embedder: Embedder  # the service model: triage's example vote, incidents, English retrieval
     # vector name -> model: DENSE is `embedder`, MULTILINGUAL (when configured) the cross-language one
     retrieval_models: dict[str, Embedder]
@@ -39,6 +40,13 @@ class Runtime:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on an exception."""
         async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """Reads only (no flush): on SQLite it takes no write lock, so a burst's polls and the jobs'
+        first reads do not queue behind the writers."""
+        async with self.read_sessionmaker() as session, session.begin():
             yield session
 
     async def close(self) -> None:
@@ -80,6 +88,7 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
+        read_sessionmaker=db.create_read_sessionmaker(engine),
         embedder=embedder,
         retrieval_models=retrieval_models,
         triager=triager,

@@ -21,7 +21,7 @@ def allow(*roles: str) -> list[Guard]:
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         runtime: Runtime = connection.app.state.runtime
-        async with runtime.sessionmaker() as session:
+        async with runtime.read() as session:
             principal = await authenticate(session, connection.headers.get("authorization"))
         if principal.role not in roles:
             raise Forbidden(f"role '{principal.role}' may not do this; allowed: {', '.join(roles)}")

@@ -110,7 +110,7 @@ async def _live(runtime: Runtime, found: list[Candidate]) -> list[Candidate]:
     doc_ids = {c.payload["document_id"] for c in found if c.payload.get("document_id")}
     active: dict[str, int | None] = {}
     if doc_ids:
-        async with runtime.sessionmaker() as session:
+        async with runtime.read() as session:
             rows = await session.execute(
                 sa.select(Document.id, Document.active_version).where(Document.id.in_(doc_ids))
             )
@@ -137,7 +137,7 @@ async def search(
     """The brand's knowledge that answers `query`, best first. A post's workflow passes what triage found
     (its language, the brand's, and its embedding by the service model) so nothing is done twice."""
     if brand_language is None:
-        async with runtime.sessionmaker() as session:
+        async with runtime.read() as session:
             brand_language = (
                 await session.scalar(sa.select(Brand.language).where(Brand.id == brand_id)) or "en"
             )

@@ -44,7 +44,7 @@ async def create_post(
 
 @get("/v1/posts/{post_id:str}", guards=allow("integration", "agent", "admin"), tags=["posts"])
 async def get_post(post_id: str, runtime: Runtime, principal: Principal) -> PostOut:
-    async with runtime.transaction() as session:
+    async with runtime.read() as session:
         row, brand = await service.load(session, principal, post_id)
         return await service.post_view(session, row, brand.slug)
 

@@ -8,8 +8,9 @@
    becomes `drafted` and `draft.ready` is sent. An agent approves it (drafts/review.py); nothing is sent
    before.
 
-Each job ends in one transaction that stores its result and completes the job only while this worker
-still holds the lease, so each step happens exactly once even when a worker dies mid-job. That
+Each job reads what it needs in a read-only session (`Runtime.read`: no write lock on SQLite), then ends
+in one transaction that stores its result and completes the job only while this worker still holds the
+lease, so each step happens exactly once even when a worker dies mid-job. That
 transaction first locks the brand's row: one brand's posts are stored one at a time, so incident grouping
 never races itself, and a brand change either precedes it (seen) or follows it (re-triaged). Slow work
 (models, LLM, retrieval) happens between transactions, never inside one.
@@ -35,12 +36,13 @@ from service.triage.out_of_hours import send_holding_reply
 
 async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
     post_id = lease.payload["post_id"]
-    async with runtime.transaction() as session:
+    async with runtime.read() as session:
         post, brand = await _load(session, post_id, "accepted")
-        if post is None or brand is None:
-            return await _finish(session, lease)
-        inp = await triage.triage_input(session, post)
-        policy = triage.brand_policy(brand)
+        if post is not None and brand is not None:
+            inp = await triage.triage_input(session, post)
+            policy = triage.brand_policy(brand)
+    if post is None or brand is None:
+        return await _finish_moot(runtime, lease)
     vector = await triage.embed_post(runtime, post.text, brand.language)
     result = await triage.decide(runtime, brand.name, inp, policy, vector=vector)
 
@@ -69,15 +71,16 @@ async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
 async def draft_post(runtime: Runtime, lease: queue.Lease) -> None:
     post_id, generation = lease.payload["post_id"], int(lease.payload.get("generation", 1))
     instruction = lease.payload.get("instruction")
-    async with runtime.transaction() as session:
+    async with runtime.read() as session:
         post, brand = await _load(session, post_id, "triaged")
-        if post is None or brand is None:
-            return await _finish(session, lease)
-        embedding = await session.scalar(sa.select(Post.embedding).where(Post.id == post_id))
-        same_model = post.embedding_model == runtime.embedder.name
-        request = drafts.draft_request(
-            runtime, brand, post, await triage.thread_texts(session, post), instruction
-        )
+        if post is not None and brand is not None:
+            embedding = await session.scalar(sa.select(Post.embedding).where(Post.id == post_id))
+            same_model = post.embedding_model == runtime.embedder.name
+            request = drafts.draft_request(
+                runtime, brand, post, await triage.thread_texts(session, post), instruction
+            )
+    if post is None or brand is None:
+        return await _finish_moot(runtime, lease)
     vector = from_bytes(embedding) if embedding and same_model else None
     content = await drafts.compose(
         runtime, brand, post, request, vector=vector, last_attempt=lease.last_attempt
@@ -113,6 +116,12 @@ async def _load(
     if lock:
         await session.refresh(post, with_for_update=True)
     return (post, brand) if brand is not None and post.status == status else (None, None)
+
+
+async def _finish_moot(runtime: Runtime, lease: queue.Lease) -> None:
+    """The post moved on (or is gone) before the step began: complete the job, nothing else."""
+    async with runtime.transaction() as session:
+        await _finish(session, lease)
 
 
 async def _finish(session: AsyncSession, lease: queue.Lease) -> None:

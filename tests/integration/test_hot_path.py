@@ -199,3 +199,19 @@ async def test_a_worker_elsewhere_starts_a_job_when_it_is_enqueued(
     finally:
         await pool.stop()
         await other.close()
+
+
+async def test_reads_do_not_queue_behind_a_writer(api: Api) -> None:
+    """A client polling its post while a writer holds the database: on SQLite the key check and the read
+    begin deferred (`Runtime.read`), so they answer at once instead of waiting for the one write lock
+    (busy_timeout 30 s); PostgreSQL readers never wait for writers."""
+    await api.brand("shop")
+    headers = await api.key("integration", ["shop"])
+    post_id = await api.send_post(headers, "r-1", "where is my parcel?")
+    await api.wait_post(post_id, headers)
+    runtime = runtime_of(api)
+    async with runtime.transaction() as writer:
+        await writer.execute(sa.update(Post).where(Post.id == post_id).values(error="held by a writer"))
+        response = await asyncio.wait_for(api.client.get(f"/v1/posts/{post_id}", headers=headers), timeout=10)
+        assert response.status_code == 200
+        assert response.json().get("error") != "held by a writer"  # not committed, not seen
