@@ -224,6 +224,10 @@ def customer_text(conversation: dict[str, Any]) -> str:
     return "\n".join(HANDLE.sub(" ", t).strip() for t in turns)
 
 
+def _posted(conversation: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(conversation["dialogHeader"]["conversationDateTime"].replace("Z", "+00:00"))
+
+
 def bench_twitter(triager: Triager, config: str, split: str, limit: int | None) -> dict[str, Any]:
     conversations = json.loads((TWITTER_CDP / f"{split}.json").read_text(encoding="utf-8"))
     if limit is not None:
@@ -232,9 +236,7 @@ def bench_twitter(triager: Triager, config: str, split: str, limit: int | None) 
     results = []
     started = time.perf_counter()
     for conversation in conversations:
-        posted = datetime.fromisoformat(
-            conversation["dialogHeader"]["conversationDateTime"].replace("Z", "+00:00")
-        )
+        posted = _posted(conversation)
         result = triager.triage(
             TriageInput(text=customer_text(conversation), channel="twitter", created_at=posted), policy
         )
@@ -247,7 +249,7 @@ def bench_twitter(triager: Triager, config: str, split: str, limit: int | None) 
     for conversation, _ in results:
         turns = [t["message"] for t in conversation["dialogContent"] if "agent" not in t]
         named = BrandPolicy(language="en", timezone="UTC", names=(conversation["dialogHeader"]["company"],))
-        inp = TriageInput(text="\n".join(turns), channel="twitter", created_at=posted)
+        inp = TriageInput(text="\n".join(turns), channel="twitter", created_at=_posted(conversation))
         with_handles += triager.triage(inp, named).needs_reply
     intents = Counter(r.intent for _, r in results)
     print(f"\n== twitter-cdp {split} ({config}): {len(results)} conversations, all answered by the brand ==")
@@ -411,7 +413,7 @@ def main() -> None:
         nargs="*",
         default=["dev", "probes", "oos", "oos2", "oos3", "oos4"],
         choices=sorted(POST_SETS),
-        help="post sets under bench/data (default both; a missing one is skipped)",
+        help="post sets under bench/data (default all; a missing one is skipped)",
     )
     args = parser.parse_args()
     if args.oos_seen:
