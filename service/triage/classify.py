@@ -410,14 +410,17 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
             return " " * len(sentence.group(0))
         return sentence.group(0)
 
+    original = folded
     folded = _SENTENCES.sub(blank, folded)
-    # a question the poster answers at once ("Bester Support? Ihr!"): both sentences are the cue
-    sentences = list(_SENTENCES.finditer(folded))
+    # a question the poster answers at once ("Bester Support? Ihr!", "Gibt es was Schöneres? Glaube
+    # nicht"): both sentences are the cue, also when the question was blanked as rhetorical above
+    sentences = list(_SENTENCES.finditer(original))
     for question, answer in itertools.pairwise(sentences):
         q, a = question.group(0), answer.group(0)
         answered = _SELF_ANSWER.match(a.strip()) or _SELF_ANSWER_LEAD.match(a.strip())
         if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and answered:
-            found.append(f"{q.strip()} {a.strip()}")
+            if folded[question.start() : question.end()].strip():  # not yet counted as rhetorical
+                found.append(f"{q.strip()} {a.strip()}")
             folded = (
                 folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
             )
@@ -460,6 +463,10 @@ def _beside_the_ad(folded: str, masked: str, langs: tuple[str, ...]) -> float:
         asks = text.rstrip().endswith("?")
         # "Interesse?", "Wollt ihr Details?", "why wait??": an ad's closing call, wherever it stands
         if asks and (own_words or words <= AD_CALL_MAX_WORDS or (index < 2 and words <= HOOK_MAX_WORDS)):
+            masked = masked[:start] + " " * (end - start) + masked[end:]
+        elif own_words and not asks and not _ADDRESS.search(folded[start:end]):
+            # the ad's own sentence names the pain it sells against ("We help with all the annoying
+            # paperwork"): nobody reports a problem of their own in it, nor speaks to the brand
             masked = masked[:start] + " " * (end - start) + masked[end:]
     return max(
         _question_score(masked, langs).total,
