@@ -194,10 +194,14 @@ _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 _LEADING_MENTIONS = re.compile(r"^\s*((?:@[\w.]+(?:\s+[A-ZÄÖÜ][\w-]+(?=\s))?[\s,:]*)+)")
 _MENTION = re.compile(r"(?<![\w@])@([\w.]+)")
 # Second person plural and the polite form: the brand is spoken to ("habt ihr", "euer Shop", "Ihnen")
-_BRAND_ADDRESS = re.compile(r"(?<!\w)(?:ihr|euch|euer|eure[nmrs]?|ihnen|you guys|y'all)(?!\w)")
+_BRAND_ADDRESS = re.compile(r"(?<!\w)(?:ihr|euch|ihnen|you guys|y'all)(?!\w)")
+# "euer Shop" speaks to the brand; "passt der in euren Flur?" after "schau mal" to a friend and theirs
+_BRAND_POSSESSIVE = re.compile(r"(?<!\w)(?:euer|eure[nmrs]?)(?!\w)")
 # Words between two people: "du" or "wir" ("hast du ...?", "sehen wir uns?"), where a brand is "ihr"
 _PERSON_ADDRESS = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns|you|your|we|us)(?!\w)")
 _GERMAN_PERSON = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns)(?!\w)")
+_BETWEEN_USERS = _words_regex(lexicon.BETWEEN_USERS)
+_BANTER = _words_regex(lexicon.BANTER)
 # A bare domain ("tarifblitz.example/strom") is a link the URL pattern (scheme or www) leaves in the text
 _DOMAIN = re.compile(
     r"(?<![@\w.])[a-z0-9][a-z0-9-]*\.(?:example|com|de|net|org|shop|store|io|co|eu|uk|at|ch|app|info|online)"
@@ -297,10 +301,22 @@ def _sentiment(
     """(score in [-1, 1], positive mass, negative mass)."""
     langs = ("de", "en")
     positive = 2.0 * rhetorical  # "can it get any better?" is as positive as "great"
-    negative = _NEGATIVE.score(folded, langs).total
+    negative = 0.0
+    counted: list[tuple[int, int]] = []  # a stretch of text counts once, for its strongest cue
+    for weight, match in _NEGATIVE.matches(folded, langs):
+        if any(match.start() < end and start < match.end() for start, end in counted):
+            continue
+        counted.append(match.span())
+        before = _WORD.findall(folded[: match.start()])[-3:]
+        if any(w in lexicon.NEVER for w in before) and not any(w in lexicon.SUCH for w in before):
+            positive += weight  # "never had a bad one"; "never had such bad service" stays negative
+        else:
+            negative += weight
     for weight, match in _POSITIVE.matches(folded, langs):
         before = _WORD.findall(folded[: match.start()])[-3:]
-        if any(w in lexicon.NEGATIONS or w.endswith("n't") for w in before):
+        if any(w in lexicon.NEGATIONS or w.endswith("n't") for w in before) and not _asks_for_yes(
+            folded, match.start()
+        ):
             negative += weight  # "nicht gut", "not happy"
         else:
             positive += weight
@@ -313,6 +329,17 @@ def _sentiment(
     negative += complaint.strong + 0.2 * (len(complaint.cues) - complaint.strong)
     score = (positive - negative) / (positive + negative + 1.0)
     return round(score, 3), positive, negative
+
+
+def _asks_for_yes(folded: str, start: int) -> bool:
+    """'Passt der nicht perfekt in euren Flur?', "isn't it lovely?": a yes/no question with a negation
+    expects a yes; its negation does not turn the word after it negative."""
+    sentence_start = max(folded.rfind(c, 0, start) for c in ".!?;\n") + 1
+    end = min((i for i in (folded.find(c, start) for c in ".!?;\n") if i >= 0), default=len(folded))
+    if folded[end : end + 1] != "?":
+        return False
+    words = _WORD.findall(folded[sentence_start:start])
+    return bool(words) and words[0] in lexicon.YES_QUESTION_VERBS
 
 
 def _urgency(folded: str, langs: tuple[str, ...], author_recent_posts: int) -> tuple[list[str], list[str]]:
@@ -708,10 +735,11 @@ def _same_name(handle: str, brand: str) -> bool:
     return match.size >= max(4, int(0.6 * min(len(handle), len(brand))))
 
 
-def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> str | None:
+def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> tuple[str, int] | None:
     """The handle a post opens with when it is another user's, not the brand's, and the brand is not
-    tagged anywhere in it ("@mel_ontour sehen wir uns am Gate?"); None otherwise, or when the brand's
-    names are not known. A handle is the brand's when it holds one of its names (slug, name, handles)."""
+    tagged anywhere in it ("@mel_ontour sehen wir uns am Gate?"), with the number of handles it opens
+    with; None otherwise, or when the brand's names are not known. A handle is the brand's when it holds
+    one of its names (slug, name, handles)."""
     opening = _LEADING_MENTIONS.match(post.raw)
     keys = {key for key in map(_name_key, brand_names) if len(key) >= 3}
     if opening is None or not keys:
@@ -721,7 +749,17 @@ def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> s
         if any(_same_name(key, brand) for brand in keys):
             return None
     first = _MENTION.findall(opening.group(1))
-    return f"@{first[0]}" if first else None
+    return (f"@{first[0]}", len(first)) if first else None
+
+
+def _between_users(post: CleanPost, r: _Reading, tagged: int) -> tuple[bool, bool]:
+    """(speaks to a person, banter) in a post that opens with another user's handle: "du"/"wir",
+    an imperative or a name for a friend ("schau mal", "mate"), two friends tagged or more; banter is
+    laughter without a question or any complaint or request ("@jo lol this is literally your courier")."""
+    laughing = bool(_BANTER.search(post.folded)) or any(e in lexicon.LAUGHING_EMOJI for e in post.emoji)
+    banter = laughing and "?" not in post.text and r.complaint.total == 0 and r.request.total == 0
+    person = bool(_PERSON_ADDRESS.search(post.folded) or _BETWEEN_USERS.search(post.folded)) or tagged >= 2
+    return person or banter, banter
 
 
 def _caption(post: CleanPost, r: _Reading) -> bool:
@@ -790,15 +828,23 @@ def classify_post(
     if needs_reply is not False and not thread_texts and intent in ("question", "other"):
         # a question between two users under the brand's post ("@mel sehen wir uns am Gate?"): they talk
         # to each other ("du", "wir"), not to the brand ("ihr"), and report nothing
-        other = _written_to_someone_else(post, brand_names)
+        opening = _written_to_someone_else(post, brand_names)
+        other, tagged = opening or ("", 0)
+        person, banter = _between_users(post, reading, tagged) if opening else (False, False)
         quiet = (
             max(reading.complaint.total, reading.feedback.total, reading.request.total) < DECISIVE
             and _sentiment_label(reading.sentiment_score) != "negative"
         )
-        # English "you" may be the brand under a handle we do not know: there, nothing of the service either
+        # English "you" may be the brand under a handle we do not know: there, nothing of the service
+        # either, unless it is banter (laughter, nothing asked, nothing wrong)
         english = language == "en" and not _GERMAN_PERSON.search(post.folded)
-        quiet = quiet and not (english and reading.service)
-        if other and quiet and _PERSON_ADDRESS.search(post.folded) and not _BRAND_ADDRESS.search(post.folded):
+        quiet = quiet and not (english and reading.service and not banter)
+        # "euer"/"eure" is the friend's household once the post speaks to one person ("schau mal", "du")
+        singular = bool(_GERMAN_PERSON.search(post.folded) or _BETWEEN_USERS.search(post.folded))
+        brand = bool(_BRAND_ADDRESS.search(post.folded)) or (
+            not singular and bool(_BRAND_POSSESSIVE.search(post.folded))
+        )
+        if opening and quiet and person and not brand:
             intent, needs_reply = "other", False
             reason = f"no reply: written to {other}, another user, not to the brand"
     reasons: list[str] = []
