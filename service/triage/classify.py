@@ -187,6 +187,7 @@ _MARVEL = re.compile(
     rf"(?:{_fold_pattern('|'.join(_praise_words()))})(?!\w)"
 )
 _PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
+_REVIEW = _words_regex(lexicon.REVIEW)
 _DIGITS = re.compile(r"\d")
 _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 # The people a post opens with: "@mel_ontour sehen wir uns?", "@Tina Hagedorn hast du ...?" (Facebook
@@ -273,6 +274,8 @@ def _german_verb_first(clause: str) -> str | None:
     verb, subject = words[0], words[1]
     if verb in lexicon.GERMAN_NOT_VERBS or subject not in lexicon.GERMAN_SUBJECT_PRONOUNS:
         return None
+    if len(words) > 2 and words[2] in lexicon.GERMAN_VOCATIVE_VERBS:
+        return None  # "Lindenhain ich liebe euch": a name, then a feeling
     modal = verb in {"kann", "muss", "darf", "soll", "will", "mag", "weiss", "gibt's", "gibts"}
     if modal or re.search(r"(?:t|st|en|n|e)$", verb):
         return f"{verb} {subject}"
@@ -296,7 +299,7 @@ def _intensity(post: CleanPost) -> _Score:
 
 
 def _sentiment(
-    folded: str, post: CleanPost, complaint: _Score, thanks: int, rhetorical: int = 0
+    folded: str, post: CleanPost, complaint: _Score, thanks: int, rhetorical: int = 0, review: int = 0
 ) -> tuple[float, float, float]:
     """(score in [-1, 1], positive mass, negative mass)."""
     langs = ("de", "en")
@@ -321,6 +324,7 @@ def _sentiment(
         else:
             positive += weight
     positive += thanks
+    positive += 2.0 * review  # "10/10 would go again", blanked from `folded` before
     positive += min(1.5, 0.5 * sum(e in lexicon.POSITIVE_EMOJI for e in post.emoji))
     negative += min(1.5, 0.5 * sum(e in lexicon.NEGATIVE_EMOJI for e in post.emoji))
     positive += min(1.5, 0.5 * len(_POSITIVE_EMOTICON.findall(folded)))
@@ -401,6 +405,8 @@ class _Reading:
     emoji_only: bool = False
     # the strongest of question, request and complaint once an ad's hook and its own words are set aside
     beside_the_ad: float = 0.0
+    # a review's verdict ("10/10 would go again"): praise of the brand without naming it
+    review: bool = False
 
 
 def _blank_not_a_complaint(folded: str) -> str:
@@ -524,6 +530,9 @@ def _read(post: CleanPost, language: str) -> _Reading:
     folded = _blank_not_a_complaint(post.folded)
     folded, rhetorical = _blank_rhetorical(folded)
     folded, crowd = _blank_crowd(folded)
+    # a review's verdict counts as praise; "would go again" reports nothing wrong
+    review = len(_REVIEW.findall(folded))
+    folded = _REVIEW.sub(lambda m: " " * len(m.group(0)), folded)
     question = _question_score(folded, langs)
     request = _REQUEST.score(_THANKS_FOR_HELP.sub(lambda m: " " * len(m.group(0)), folded), langs)
     complaint = _COMPLAINT.score(folded, langs)
@@ -546,8 +555,8 @@ def _read(post: CleanPost, language: str) -> _Reading:
     if spam.total + promotion.total >= min(SPAM_THRESHOLD, PROMOTION_THRESHOLD):
         beside_the_ad = _beside_the_ad(folded, masked, langs)
     thanks = sum(len(_THANKS[lang].findall(folded)) for lang in langs if lang in _THANKS)
-    positive = _POSITIVE.score(folded, ("de", "en")).total
-    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical))
+    positive = _POSITIVE.score(folded, ("de", "en")).total + 2.0 * review
+    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical), review)
     if complaint.total or sentiment_score < 0:
         for cue in intensity.cues:
             complaint.add(1, cue)
@@ -581,6 +590,7 @@ def _read(post: CleanPost, language: str) -> _Reading:
         and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
         promotion=promotion,
         beside_the_ad=beside_the_ad,
+        review=review > 0,
         emoji_only=bool(post.emoji)
         and not _WORD.findall(post.language_text)
         and not _DIGITS.search(post.text)
@@ -646,7 +656,7 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     # praise only when nothing else is said: "thanks, but ..." and "thx, can't log in" are not praise
     pure = c.total == 0 and not r.contrast and label != "negative"
     # without thanks, praise takes a strong positive word (or two mild ones) aimed at the brand
-    warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service)
+    warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service or r.review)
     if pure and r.rhetorical and label == "positive":
         cue = f"a rhetorical question of praise ('{r.rhetorical[0]}')"
         if reply_to_praise:

@@ -41,6 +41,7 @@ NOT_QUESTION_OPENERS: tuple[str, ...] = _list(_raw["not_question_openers"]["any"
 SENTENCE_PREFIXES: tuple[str, ...] = _list(_raw["sentence_prefixes"]["any"])
 GERMAN_NOT_VERBS: frozenset[str] = frozenset(_raw["german_verb_first"]["not_verbs"])
 GERMAN_SUBJECT_PRONOUNS: frozenset[str] = frozenset(_raw["german_verb_first"]["pronouns"])
+GERMAN_VOCATIVE_VERBS: frozenset[str] = frozenset(_raw["german_verb_first"]["vocative_verbs"])
 
 QUESTION: Cues = _cues(_raw["question"])
 REQUEST: Cues = _cues(_raw["request"])
@@ -51,6 +52,7 @@ THANKS_FOR_HELP: str = _entry(_raw["thanks_for_help"]["any"])
 THANKS: ByLanguage = _by_language(_raw["thanks"])
 
 POSITIVE: Cues = _cues(_raw["positive"])
+REVIEW: tuple[str, ...] = _list(_raw["review"]["any"])
 NEGATIVE: Cues = _cues(_raw["negative"])
 NEGATIONS: frozenset[str] = frozenset(_raw["negations"]["any"])
 NEVER: frozenset[str] = frozenset(_raw["negations"]["never"])
