@@ -188,6 +188,7 @@ _MARVEL = re.compile(
 )
 _PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
 _REVIEW = _words_regex(lexicon.REVIEW)
+_SUSPICIOUS_MESSAGE = _words_regex(lexicon.SUSPICIOUS_MESSAGE)
 _DIGITS = re.compile(r"\d")
 _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 # The people a post opens with: "@mel_ontour sehen wir uns?", "@Tina Hagedorn hast du ...?" (Facebook
@@ -407,6 +408,8 @@ class _Reading:
     beside_the_ad: float = 0.0
     # a review's verdict ("10/10 would go again"): praise of the brand without naming it
     review: bool = False
+    # asks whether a message is genuine, or tells of one received: its spam words are quoted
+    suspicious_message: bool = False
 
 
 def _blank_not_a_complaint(folded: str) -> str:
@@ -591,6 +594,7 @@ def _read(post: CleanPost, language: str) -> _Reading:
         promotion=promotion,
         beside_the_ad=beside_the_ad,
         review=review > 0,
+        suspicious_message=bool(_SUSPICIOUS_MESSAGE.search(post.folded)),
         emoji_only=bool(post.emoji)
         and not _WORD.findall(post.language_text)
         and not _DIGITS.search(post.text)
@@ -639,10 +643,13 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     # spam that asks ("Willst du 10.000 Follower?") asks nothing beside its offer; a customer's question
     # with a spam word in it ("wann werden die Gewinner des Gewinnspiels benachrichtigt?") still asks
     overwhelming = s.total >= 2 * max(q.total, rq.total, c.total)
-    if s.total >= SPAM_THRESHOLD and (r.beside_the_ad < DECISIVE or overwhelming):
+    # "Got this SMS: '... confirm your details within 24h' Is it really you?" quotes the spam it asks about
+    quoted = r.suspicious_message
+    if s.total >= SPAM_THRESHOLD and (r.beside_the_ad < DECISIVE or overwhelming) and not quoted:
         return "spam", False, f"no reply: spam ({_cue_list(s)})"
     ad = r.promotion
-    if ad.total + s.total >= PROMOTION_THRESHOLD and ad.total and (ad.strong or r.beside_the_ad < DECISIVE):
+    beside = ad.strong or r.beside_the_ad < DECISIVE
+    if ad.total + s.total >= PROMOTION_THRESHOLD and ad.total and beside and not quoted:
         return "spam", False, f"no reply: an advertisement for someone else ({_cue_list(ad)})"
     if c.total >= DECISIVE and c.total > q.total:
         return "complaint", True, f"needs reply: complaint ({_cue_list(c)})"
@@ -851,8 +858,10 @@ def classify_post(
         quiet = quiet and not (english and reading.service and not banter)
         # "euer"/"eure" is the friend's household once the post speaks to one person ("schau mal", "du")
         singular = bool(_GERMAN_PERSON.search(post.folded) or _BETWEEN_USERS.search(post.folded))
-        brand = bool(_BRAND_ADDRESS.search(post.folded)) or (
-            not singular and bool(_BRAND_POSSESSIVE.search(post.folded))
+        # "wie geht's ihr?" asks after her, not the brand ("ihr")
+        spoken = _BETWEEN_USERS.sub(lambda m: " " * len(m.group(0)), post.folded)
+        brand = bool(_BRAND_ADDRESS.search(spoken)) or (
+            not singular and bool(_BRAND_POSSESSIVE.search(spoken))
         )
         if opening and quiet and person and not brand:
             intent, needs_reply = "other", False

@@ -67,6 +67,7 @@ ANGRY_EMOJI: frozenset[str] = frozenset(_raw["emoji"]["angry"])
 MONEY_EMOJI: frozenset[str] = frozenset(_raw["emoji"]["money"])
 
 SPAM: Cues = _cues(_raw["spam"])
+SUSPICIOUS_MESSAGE: tuple[str, ...] = _list(_raw["suspicious_message"]["any"])
 AUTOMATED: tuple[str, ...] = _list(_raw["automated"]["any"])
 AUTOMATED_OPENERS: tuple[str, ...] = _list(_raw["automated_openers"]["any"])
 RESOLVED: Cues = _cues(_raw["resolved"])
