@@ -508,6 +508,20 @@ def test_praise_in_reviews_and_marvels_needs_no_reply(text: str, language: str) 
     assert result.intent == "praise", result.reasons
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Würde nie wieder buchen, das Zimmer war dreckig", "de"),
+        ("Kann nicht empfehlen, der Tisch wackelt seit dem ersten Tag", "de"),
+        ("Die Spülmaschine ist sofort wieder kaputt gegangen", "de"),
+        ("Would never book again, the room was filthy", "en"),
+        ("Highly recommend staying away, the heating never worked", "en"),
+    ],
+)
+def test_a_negated_or_broken_review_keeps_its_reply(text: str, language: str) -> None:
+    assert classify_post(text, language).needs_reply is True
+
+
 def test_a_negated_bad_word_after_such_stays_negative() -> None:
     assert classify_post("Never had such bad service in my life", "en").needs_reply is True
     assert classify_post("Noch nie so schlecht beraten worden", "de").needs_reply is True
