@@ -31,7 +31,12 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 # 1.4.0: someone else's adverts (hook questions, calls to action, offers, links), marvelling questions
 #        of praise, crowd questions, posts between two users (BrandPolicy.names), dated out-of-office
 #        notes, deal and news feeds, wrong-item complaints signed off with thanks
-TRIAGE_VERSION = "1.4.0"
+# 1.5.0: phishing and income-claim spam (a quoted message a customer asks about stays a question),
+#        craft and shop adverts (prices, free slots, calls to come by, write or book), sarcastic thanks
+#        after a report (broken in everyday words, a promise in scare quotes, the staff's shrug),
+#        posts between users (imperatives, a friend's name, tagged friends, banter), a review's verdict,
+#        doubting self-answers, how-do-you-do-it praise, "never had a bad one"
+TRIAGE_VERSION = "1.5.0"
 
 logger = logging.getLogger(__name__)
 

@@ -187,6 +187,8 @@ _MARVEL = re.compile(
     rf"(?:{_fold_pattern('|'.join(_praise_words()))})(?!\w)"
 )
 _PHOTO_WORDS = _words_regex(lexicon.PHOTO_WORDS)
+_REVIEW = _words_regex(lexicon.REVIEW)
+_SUSPICIOUS_MESSAGE = _words_regex(lexicon.SUSPICIOUS_MESSAGE)
 _DIGITS = re.compile(r"\d")
 _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 # The people a post opens with: "@mel_ontour sehen wir uns?", "@Tina Hagedorn hast du ...?" (Facebook
@@ -194,10 +196,14 @@ _LEADING_HANDLE = re.compile(r"^\s*@\w+")
 _LEADING_MENTIONS = re.compile(r"^\s*((?:@[\w.]+(?:\s+[A-ZÄÖÜ][\w-]+(?=\s))?[\s,:]*)+)")
 _MENTION = re.compile(r"(?<![\w@])@([\w.]+)")
 # Second person plural and the polite form: the brand is spoken to ("habt ihr", "euer Shop", "Ihnen")
-_BRAND_ADDRESS = re.compile(r"(?<!\w)(?:ihr|euch|euer|eure[nmrs]?|ihnen|you guys|y'all)(?!\w)")
+_BRAND_ADDRESS = re.compile(r"(?<!\w)(?:ihr|euch|ihnen|you guys|y'all)(?!\w)")
+# "euer Shop" speaks to the brand; "passt der in euren Flur?" after "schau mal" to a friend and theirs
+_BRAND_POSSESSIVE = re.compile(r"(?<!\w)(?:euer|eure[nmrs]?)(?!\w)")
 # Words between two people: "du" or "wir" ("hast du ...?", "sehen wir uns?"), where a brand is "ihr"
 _PERSON_ADDRESS = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns|you|your|we|us)(?!\w)")
 _GERMAN_PERSON = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns)(?!\w)")
+_BETWEEN_USERS = _words_regex(lexicon.BETWEEN_USERS)
+_BANTER = _words_regex(lexicon.BANTER)
 # A bare domain ("tarifblitz.example/strom") is a link the URL pattern (scheme or www) leaves in the text
 _DOMAIN = re.compile(
     r"(?<![@\w.])[a-z0-9][a-z0-9-]*\.(?:example|com|de|net|org|shop|store|io|co|eu|uk|at|ch|app|info|online)"
@@ -269,6 +275,8 @@ def _german_verb_first(clause: str) -> str | None:
     verb, subject = words[0], words[1]
     if verb in lexicon.GERMAN_NOT_VERBS or subject not in lexicon.GERMAN_SUBJECT_PRONOUNS:
         return None
+    if len(words) > 2 and words[2] in lexicon.GERMAN_VOCATIVE_VERBS:
+        return None  # "Lindenhain ich liebe euch": a name, then a feeling
     modal = verb in {"kann", "muss", "darf", "soll", "will", "mag", "weiss", "gibt's", "gibts"}
     if modal or re.search(r"(?:t|st|en|n|e)$", verb):
         return f"{verb} {subject}"
@@ -292,19 +300,32 @@ def _intensity(post: CleanPost) -> _Score:
 
 
 def _sentiment(
-    folded: str, post: CleanPost, complaint: _Score, thanks: int, rhetorical: int = 0
+    folded: str, post: CleanPost, complaint: _Score, thanks: int, rhetorical: int = 0, review: int = 0
 ) -> tuple[float, float, float]:
     """(score in [-1, 1], positive mass, negative mass)."""
     langs = ("de", "en")
     positive = 2.0 * rhetorical  # "can it get any better?" is as positive as "great"
-    negative = _NEGATIVE.score(folded, langs).total
+    negative = 0.0
+    counted: list[tuple[int, int]] = []  # a stretch of text counts once, for its strongest cue
+    for weight, match in _NEGATIVE.matches(folded, langs):
+        if any(match.start() < end and start < match.end() for start, end in counted):
+            continue
+        counted.append(match.span())
+        before = _WORD.findall(folded[: match.start()])[-3:]
+        if any(w in lexicon.NEVER for w in before) and not any(w in lexicon.SUCH for w in before):
+            positive += weight  # "never had a bad one"; "never had such bad service" stays negative
+        else:
+            negative += weight
     for weight, match in _POSITIVE.matches(folded, langs):
         before = _WORD.findall(folded[: match.start()])[-3:]
-        if any(w in lexicon.NEGATIONS or w.endswith("n't") for w in before):
+        if any(w in lexicon.NEGATIONS or w.endswith("n't") for w in before) and not _asks_for_yes(
+            folded, match.start()
+        ):
             negative += weight  # "nicht gut", "not happy"
         else:
             positive += weight
     positive += thanks
+    positive += 2.0 * review  # "10/10 would go again", blanked from `folded` before
     positive += min(1.5, 0.5 * sum(e in lexicon.POSITIVE_EMOJI for e in post.emoji))
     negative += min(1.5, 0.5 * sum(e in lexicon.NEGATIVE_EMOJI for e in post.emoji))
     positive += min(1.5, 0.5 * len(_POSITIVE_EMOTICON.findall(folded)))
@@ -313,6 +334,17 @@ def _sentiment(
     negative += complaint.strong + 0.2 * (len(complaint.cues) - complaint.strong)
     score = (positive - negative) / (positive + negative + 1.0)
     return round(score, 3), positive, negative
+
+
+def _asks_for_yes(folded: str, start: int) -> bool:
+    """'Passt der nicht perfekt in euren Flur?', "isn't it lovely?": a yes/no question with a negation
+    expects a yes; its negation does not turn the word after it negative."""
+    sentence_start = max(folded.rfind(c, 0, start) for c in ".!?;\n") + 1
+    end = min((i for i in (folded.find(c, start) for c in ".!?;\n") if i >= 0), default=len(folded))
+    if folded[end : end + 1] != "?":
+        return False
+    words = _WORD.findall(folded[sentence_start:start])
+    return bool(words) and words[0] in lexicon.YES_QUESTION_VERBS
 
 
 def _urgency(folded: str, langs: tuple[str, ...], author_recent_posts: int) -> tuple[list[str], list[str]]:
@@ -374,6 +406,10 @@ class _Reading:
     emoji_only: bool = False
     # the strongest of question, request and complaint once an ad's hook and its own words are set aside
     beside_the_ad: float = 0.0
+    # a review's verdict ("10/10 would go again"): praise of the brand without naming it
+    review: bool = False
+    # asks whether a message is genuine, or tells of one received: its spam words are quoted
+    suspicious_message: bool = False
 
 
 def _blank_not_a_complaint(folded: str) -> str:
@@ -410,14 +446,17 @@ def _blank_rhetorical(folded: str) -> tuple[str, list[str]]:
             return " " * len(sentence.group(0))
         return sentence.group(0)
 
+    original = folded
     folded = _SENTENCES.sub(blank, folded)
-    # a question the poster answers at once ("Bester Support? Ihr!"): both sentences are the cue
-    sentences = list(_SENTENCES.finditer(folded))
+    # a question the poster answers at once ("Bester Support? Ihr!", "Gibt es was Schöneres? Glaube
+    # nicht"): both sentences are the cue, also when the question was blanked as rhetorical above
+    sentences = list(_SENTENCES.finditer(original))
     for question, answer in itertools.pairwise(sentences):
         q, a = question.group(0), answer.group(0)
         answered = _SELF_ANSWER.match(a.strip()) or _SELF_ANSWER_LEAD.match(a.strip())
         if q.rstrip().endswith("?") and not a.rstrip().endswith("?") and answered:
-            found.append(f"{q.strip()} {a.strip()}")
+            if folded[question.start() : question.end()].strip():  # not yet counted as rhetorical
+                found.append(f"{q.strip()} {a.strip()}")
             folded = (
                 folded[: question.start()] + " " * (answer.end() - question.start()) + folded[answer.end() :]
             )
@@ -461,6 +500,10 @@ def _beside_the_ad(folded: str, masked: str, langs: tuple[str, ...]) -> float:
         # "Interesse?", "Wollt ihr Details?", "why wait??": an ad's closing call, wherever it stands
         if asks and (own_words or words <= AD_CALL_MAX_WORDS or (index < 2 and words <= HOOK_MAX_WORDS)):
             masked = masked[:start] + " " * (end - start) + masked[end:]
+        elif own_words and not asks and not _ADDRESS.search(folded[start:end]):
+            # the ad's own sentence names the pain it sells against ("We help with all the annoying
+            # paperwork"): nobody reports a problem of their own in it, nor speaks to the brand
+            masked = masked[:start] + " " * (end - start) + masked[end:]
     return max(
         _question_score(masked, langs).total,
         _REQUEST.score(masked, langs).total,
@@ -490,6 +533,9 @@ def _read(post: CleanPost, language: str) -> _Reading:
     folded = _blank_not_a_complaint(post.folded)
     folded, rhetorical = _blank_rhetorical(folded)
     folded, crowd = _blank_crowd(folded)
+    # a review's verdict counts as praise; "would go again" reports nothing wrong
+    review = len(_REVIEW.findall(folded))
+    folded = _REVIEW.sub(lambda m: " " * len(m.group(0)), folded)
     question = _question_score(folded, langs)
     request = _REQUEST.score(_THANKS_FOR_HELP.sub(lambda m: " " * len(m.group(0)), folded), langs)
     complaint = _COMPLAINT.score(folded, langs)
@@ -512,8 +558,8 @@ def _read(post: CleanPost, language: str) -> _Reading:
     if spam.total + promotion.total >= min(SPAM_THRESHOLD, PROMOTION_THRESHOLD):
         beside_the_ad = _beside_the_ad(folded, masked, langs)
     thanks = sum(len(_THANKS[lang].findall(folded)) for lang in langs if lang in _THANKS)
-    positive = _POSITIVE.score(folded, ("de", "en")).total
-    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical))
+    positive = _POSITIVE.score(folded, ("de", "en")).total + 2.0 * review
+    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical), review)
     if complaint.total or sentiment_score < 0:
         for cue in intensity.cues:
             complaint.add(1, cue)
@@ -547,6 +593,8 @@ def _read(post: CleanPost, language: str) -> _Reading:
         and len(_WORD.findall(post.folded)) > SIGN_OFF_MIN_WORDS,
         promotion=promotion,
         beside_the_ad=beside_the_ad,
+        review=review > 0,
+        suspicious_message=bool(_SUSPICIOUS_MESSAGE.search(post.folded)),
         emoji_only=bool(post.emoji)
         and not _WORD.findall(post.language_text)
         and not _DIGITS.search(post.text)
@@ -595,10 +643,13 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     # spam that asks ("Willst du 10.000 Follower?") asks nothing beside its offer; a customer's question
     # with a spam word in it ("wann werden die Gewinner des Gewinnspiels benachrichtigt?") still asks
     overwhelming = s.total >= 2 * max(q.total, rq.total, c.total)
-    if s.total >= SPAM_THRESHOLD and (r.beside_the_ad < DECISIVE or overwhelming):
+    # "Got this SMS: '... confirm your details within 24h' Is it really you?" quotes the spam it asks about
+    quoted = r.suspicious_message
+    if s.total >= SPAM_THRESHOLD and (r.beside_the_ad < DECISIVE or overwhelming) and not quoted:
         return "spam", False, f"no reply: spam ({_cue_list(s)})"
     ad = r.promotion
-    if ad.total + s.total >= PROMOTION_THRESHOLD and ad.total and (ad.strong or r.beside_the_ad < DECISIVE):
+    beside = ad.strong or r.beside_the_ad < DECISIVE
+    if ad.total + s.total >= PROMOTION_THRESHOLD and ad.total and beside and not quoted:
         return "spam", False, f"no reply: an advertisement for someone else ({_cue_list(ad)})"
     if c.total >= DECISIVE and c.total > q.total:
         return "complaint", True, f"needs reply: complaint ({_cue_list(c)})"
@@ -612,7 +663,7 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     # praise only when nothing else is said: "thanks, but ..." and "thx, can't log in" are not praise
     pure = c.total == 0 and not r.contrast and label != "negative"
     # without thanks, praise takes a strong positive word (or two mild ones) aimed at the brand
-    warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service)
+    warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service or r.review)
     if pure and r.rhetorical and label == "positive":
         cue = f"a rhetorical question of praise ('{r.rhetorical[0]}')"
         if reply_to_praise:
@@ -701,10 +752,11 @@ def _same_name(handle: str, brand: str) -> bool:
     return match.size >= max(4, int(0.6 * min(len(handle), len(brand))))
 
 
-def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> str | None:
+def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> tuple[str, int] | None:
     """The handle a post opens with when it is another user's, not the brand's, and the brand is not
-    tagged anywhere in it ("@mel_ontour sehen wir uns am Gate?"); None otherwise, or when the brand's
-    names are not known. A handle is the brand's when it holds one of its names (slug, name, handles)."""
+    tagged anywhere in it ("@mel_ontour sehen wir uns am Gate?"), with the number of handles it opens
+    with; None otherwise, or when the brand's names are not known. A handle is the brand's when it holds
+    one of its names (slug, name, handles)."""
     opening = _LEADING_MENTIONS.match(post.raw)
     keys = {key for key in map(_name_key, brand_names) if len(key) >= 3}
     if opening is None or not keys:
@@ -714,7 +766,17 @@ def _written_to_someone_else(post: CleanPost, brand_names: tuple[str, ...]) -> s
         if any(_same_name(key, brand) for brand in keys):
             return None
     first = _MENTION.findall(opening.group(1))
-    return f"@{first[0]}" if first else None
+    return (f"@{first[0]}", len(first)) if first else None
+
+
+def _between_users(post: CleanPost, r: _Reading, tagged: int) -> tuple[bool, bool]:
+    """(speaks to a person, banter) in a post that opens with another user's handle: "du"/"wir",
+    an imperative or a name for a friend ("schau mal", "mate"), two friends tagged or more; banter is
+    laughter without a question or any complaint or request ("@jo lol this is literally your courier")."""
+    laughing = bool(_BANTER.search(post.folded)) or any(e in lexicon.LAUGHING_EMOJI for e in post.emoji)
+    banter = laughing and "?" not in post.text and r.complaint.total == 0 and r.request.total == 0
+    person = bool(_PERSON_ADDRESS.search(post.folded) or _BETWEEN_USERS.search(post.folded)) or tagged >= 2
+    return person or banter, banter
 
 
 def _caption(post: CleanPost, r: _Reading) -> bool:
@@ -783,15 +845,25 @@ def classify_post(
     if needs_reply is not False and not thread_texts and intent in ("question", "other"):
         # a question between two users under the brand's post ("@mel sehen wir uns am Gate?"): they talk
         # to each other ("du", "wir"), not to the brand ("ihr"), and report nothing
-        other = _written_to_someone_else(post, brand_names)
+        opening = _written_to_someone_else(post, brand_names)
+        other, tagged = opening or ("", 0)
+        person, banter = _between_users(post, reading, tagged) if opening else (False, False)
         quiet = (
             max(reading.complaint.total, reading.feedback.total, reading.request.total) < DECISIVE
             and _sentiment_label(reading.sentiment_score) != "negative"
         )
-        # English "you" may be the brand under a handle we do not know: there, nothing of the service either
+        # English "you" may be the brand under a handle we do not know: there, nothing of the service
+        # either, unless it is banter (laughter, nothing asked, nothing wrong)
         english = language == "en" and not _GERMAN_PERSON.search(post.folded)
-        quiet = quiet and not (english and reading.service)
-        if other and quiet and _PERSON_ADDRESS.search(post.folded) and not _BRAND_ADDRESS.search(post.folded):
+        quiet = quiet and not (english and reading.service and not banter)
+        # "euer"/"eure" is the friend's household once the post speaks to one person ("schau mal", "du")
+        singular = bool(_GERMAN_PERSON.search(post.folded) or _BETWEEN_USERS.search(post.folded))
+        # "wie geht's ihr?" asks after her, not the brand ("ihr")
+        spoken = _BETWEEN_USERS.sub(lambda m: " " * len(m.group(0)), post.folded)
+        brand = bool(_BRAND_ADDRESS.search(spoken)) or (
+            not singular and bool(_BRAND_POSSESSIVE.search(spoken))
+        )
+        if opening and quiet and person and not brand:
             intent, needs_reply = "other", False
             reason = f"no reply: written to {other}, another user, not to the brand"
     reasons: list[str] = []

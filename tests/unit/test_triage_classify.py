@@ -357,6 +357,51 @@ NO_REPLY = [
     # questions to everyone about the evening
     ("chitchat", "Wer schaut heute auch das Finale? 🍿", "de"),
     ("chitchat", "Anyone else heading to the fireworks tonight? 🎆", "en"),
+    # phishing and income claims (triage 1.5)
+    (
+        "spam",
+        "Glückwunsch, Sie wurden ausgelost! Bestätigen Sie jetzt Ihre Daten: preis-info.example/x",
+        "de",
+    ),
+    (
+        "spam",
+        "Your order is on hold. Please confirm your payment details within 12 hours: pay-fix.example/a",
+        "en",
+    ),
+    (
+        "spam",
+        "I earned $3,200 a month from home with this easy trick 💸💸 DM me 'YES' and I'll show you how",
+        "en",
+    ),
+    ("spam", "Ich verdiene 2.500 € im Monat von zu Hause 💰💰 ich zeig dir wie, schreib mir eine DM", "de"),
+    # a stranger's craft business or shop: prices, free slots, calls to come by, write or book
+    (
+        "advert",
+        "Malerarbeiten und Tapezieren – Meisterbetrieb aus Kassel. Faire Preise, Termine frei 📞 0561 998877",
+        "de",
+    ),
+    (
+        "advert",
+        "Family-run bakery in town? Pop into Crumb & Co on Mill Lane, 15% off with code CRUMB15!",
+        "en",
+    ),
+    (
+        "advert",
+        "Wer noch Gartenstühle sucht: wir verkaufen das 4er-Set für 49,90 €. Schreibt uns einfach!",
+        "de",
+    ),
+    (
+        "advert",
+        "New in town? We help newcomers with flat hunting and all the boring forms. "
+        "Book a free intro call: hi.example",
+        "en",
+    ),
+    # a doubting self-answer, how-do-you-do-it praise, a comparison that praises (triage 1.5)
+    ("rhetorical", "Gibt es was Besseres als ein frisches Brötchen am Sonntag? Glaube kaum 😌", "de"),
+    ("rhetorical", "Is there anything better than your Sunday brunch box? Don't think so 😍", "en"),
+    ("rhetorical", "Wie schafft ihr es eigentlich, dass jede Lieferung pünktlich ist? 😄 Klasse Team!", "de"),
+    ("rhetorical", "How do you guys do it? Best support team ever 🙌", "en"),
+    ("rhetorical", "How does your courier get here quicker than my pizza? 😂 legends", "en"),
 ]
 KEEP_REPLY = [
     # a complaint that ends with thanks
@@ -416,7 +461,70 @@ KEEP_REPLY = [
     ("Great update guys, shame it deleted my save file.", "en", "other"),
     # a crowd question that names a problem
     ("Anyone else watching the app crash every five minutes tonight?", "en", "question"),
+    # sarcastic thanks after a report: broken in everyday words, a promise in scare quotes, the staff's
+    # shrug, "danke auch." (triage 1.5)
+    ("Die Kaffeemaschine ist nach 8 Monaten hinüber. Klasse, danke 👍", "de", "complaint"),
+    ("Eure 'Expresslieferung' hat neun Tage gebraucht. Super Service, danke auch.", "de", "complaint"),
+    ("Im Laden hieß es nur, da kann man nichts machen. Toll, danke euch!", "de", "other"),
+    ("My kettle gave up the ghost after two months. Brilliant, thanks 👍", "en", "complaint"),
+    ("Your 'next day delivery' took a whole week. Great job, thanks", "en", "complaint"),
+    # a customer asking about a message they got is no spam, whatever it quotes
+    (
+        "Got this text: 'Your parcel could not be delivered, update your details within 24h: "
+        "parcel-fix.example/x'. Is this really from you?",
+        "en",
+        "question",
+    ),
+    (
+        "Hab diese SMS bekommen: 'Sie wurden ausgewählt! Bestätigen Sie jetzt Ihre Adresse'. "
+        "Ist das echt von euch?",
+        "de",
+        "question",
+    ),
+    # a business's name with a question of its own is still a question; a review's words with a problem
+    ("Ich bin Meisterbetrieb und brauche 40 Fliesen, gibt es Mengenrabatt?", "de", "question"),
+    ("10/10 would book again, but can I get the invoice with my company name?", "en", "question"),
 ]
+
+# A review's verdict, a praise that marvels, a pleasant surprise (triage 1.5): praise, no reply
+PRAISE_1_5 = [
+    (
+        "Back from a weekend at the lake house, the view was even better than the photos. "
+        "10/10 would go again",
+        "en",
+    ),
+    ("Das Ferienhaus war ein Traum, würde jederzeit wieder buchen. Klare Empfehlung! 🥰", "de"),
+    ("Why are your sandwiches always this fresh? Never had a bad one 😋", "en"),
+    ("Paket um 8 bestellt, um 14 Uhr war's da. Nordwind ich liebe euch ❤️", "de"),
+    ("Shoutout to the night team for fixing my card at 2am. Did not expect that tbh 👏", "en"),
+    ("Hab mein Passwort zurückbekommen, danke für die schnelle Hilfe! 👍", "de"),
+]
+
+
+@pytest.mark.parametrize(("text", "language"), PRAISE_1_5)
+def test_praise_in_reviews_and_marvels_needs_no_reply(text: str, language: str) -> None:
+    result = classify_post(text, language)
+    assert result.needs_reply is False, result.reasons
+    assert result.intent == "praise", result.reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Würde nie wieder buchen, das Zimmer war dreckig", "de"),
+        ("Kann nicht empfehlen, der Tisch wackelt seit dem ersten Tag", "de"),
+        ("Die Spülmaschine ist sofort wieder kaputt gegangen", "de"),
+        ("Would never book again, the room was filthy", "en"),
+        ("Highly recommend staying away, the heating never worked", "en"),
+    ],
+)
+def test_a_negated_or_broken_review_keeps_its_reply(text: str, language: str) -> None:
+    assert classify_post(text, language).needs_reply is True
+
+
+def test_a_negated_bad_word_after_such_stays_negative() -> None:
+    assert classify_post("Never had such bad service in my life", "en").needs_reply is True
+    assert classify_post("Noch nie so schlecht beraten worden", "de").needs_reply is True
 
 
 @pytest.mark.parametrize(("reason", "text", "language"), NO_REPLY)
@@ -452,6 +560,16 @@ BRAND = ("kiebitz-mobil", "Kiebitz Mobil", "KiebitzHilfe")
         ("@jonas_hh sehen wir uns nachher am Bahnhof? Ich bring Brötchen mit 😄", "de"),
         ("@Lena Brandt hast du den Tarif jetzt genommen, den ich dir gezeigt hab?", "de"),
         ("@mike_t are you still coming to the barbecue on Saturday? 🍔", "en"),
+        # an imperative or a friend's name, two friends tagged, banter (triage 1.5)
+        (
+            "@anni.k schau mal, die Lampe von der ich erzählt hab! passt die nicht super in eure Küche? 😍",
+            "de",
+        ),
+        ("@tom_b @jule.s 🍀 ich will die Hängematte so sehr 😍", "de"),
+        ("@benni_l komm einfach mit dem Rad rüber, ich mach Kaffee 😂", "de"),
+        ("@Karin Weiss ja wir nehmen die auch immer. Wie geht's ihr denn nach dem Umzug?", "de"),
+        ("@sam_r yeah mate 'spacious' means you can just about turn round, trust me 😂", "en"),
+        ("@lucy_p lol that's literally your postman, the one who always sings 😂", "en"),
     ],
 )
 def test_a_question_to_another_user_needs_no_reply(text: str, language: str) -> None:
@@ -470,6 +588,10 @@ def test_a_question_to_another_user_needs_no_reply(text: str, language: str) -> 
         # a handle that is the brand's: slug, name or configured handle
         ("@kiebitz_mobil kannst du mir sagen, wann mein Vertrag endet?", "de"),
         ("@KiebitzHilfe can you tell me when my contract ends?", "en"),
+        # banter that reports a problem, or asks the brand, keeps its reply (triage 1.5)
+        ("@lucy_p lol my parcel is still missing after two weeks 😂", "en"),
+        ("@tom_b @jule.s habt ihr auch keine Rechnung bekommen? 😂", "de"),
+        ("@anni.k schau mal, eure App zeigt bei mir seit gestern einen Fehler", "de"),
     ],
 )
 def test_a_post_to_the_brand_or_about_a_problem_keeps_its_reply(text: str, language: str) -> None:
@@ -489,7 +611,7 @@ def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     assert result.urgency == ()  # a bot's "Störung" is no outage report by a customer
     unflagged = Triager().triage(TriageInput(text=text, channel="twitter", created_at=NOW), GERMAN_BRAND)
     assert unflagged.needs_reply is True
-    assert TRIAGE_VERSION == "1.4.0"
+    assert TRIAGE_VERSION == "1.5.0"
 
 
 def test_a_caption_is_soft_the_llm_still_decides_it() -> None:
