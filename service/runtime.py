@@ -4,9 +4,10 @@ embedding models, triager, vector index, LLM and webhook sender."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,6 +20,8 @@ from service.adapters.webhooks import WebhookSender
 from service.config import Settings
 from service.triage import Triager
 from service.triage.nearest import CALIBRATED_MODELS
+
+_HOLDS_WRITE_TURN: contextvars.ContextVar[bool] = contextvars.ContextVar("holds_write_turn", default=False)
 
 
 @dataclass
@@ -35,11 +38,21 @@ class Runtime:
     llm: LLMClient | None
     webhooks: WebhookSender
     secrets: crypto.SecretBox  # webhook secrets at rest
+    # SQLite has one writer: this process's writers queue here, in order, woken the moment the one before
+    # commits, rather than in SQLite's busy handler, which sleeps up to 100 ms between its tries
+    _write_turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on an exception."""
-        async with self.sessionmaker() as session, session.begin():
+        async with AsyncExitStack() as stack:
+            if self.engine.dialect.name == "sqlite" and not _HOLDS_WRITE_TURN.get():
+                # a transaction opened inside another (same task) goes on: it cannot wait for itself
+                await stack.enter_async_context(self._write_turn)
+                token = _HOLDS_WRITE_TURN.set(True)
+                stack.callback(_HOLDS_WRITE_TURN.reset, token)
+            session = await stack.enter_async_context(self.sessionmaker())
+            await stack.enter_async_context(session.begin())
             yield session
 
     @asynccontextmanager

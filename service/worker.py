@@ -96,7 +96,9 @@ class MetricsLeader:
             self._file = None
 
 
-Handler = Callable[[Runtime, queue.Lease], Awaitable[None]]
+# A handler may return the lease of a job it enqueued taken (`queue.enqueue_taken`): its next step, which
+# the pool runs next instead of waking a worker and spending a take on it.
+Handler = Callable[[Runtime, queue.Lease], Awaitable[queue.Lease | None]]
 HANDLERS: dict[str, Handler] = {
     "triage_post": workflow.triage_post,
     "draft_post": workflow.draft_post,
@@ -124,8 +126,12 @@ class WorkerPool:
         self.runtime = runtime
         self.concurrency = concurrency
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        # one per worker task, all set by a wake-up: none is lost to another worker clearing it
+        # one per worker task; an enqueued job wakes one worker that is looking or waiting for work (in
+        # `_looking`), so a burst does not send every idle worker to take the same job
         self._wakes = [asyncio.Event() for _ in range(concurrency)]
+        self._looking: set[int] = set()
+        self._notified = False  # LISTENing on PostgreSQL: every enqueue, this process's too, is heard
+        self._next: list[queue.Lease] = []  # next steps handed on by handlers, run before any take
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -134,9 +140,19 @@ class WorkerPool:
         for wake in self._wakes:
             wake.set()
 
-    def _on_enqueue(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake_all)
+    def _wake(self, jobs: int) -> None:
+        """Wake up to `jobs` workers that are looking for work and not woken yet. A busy worker needs no
+        wake: it looks again as soon as its job is done."""
+        for index in self._looking:
+            if jobs <= 0:
+                return
+            if not self._wakes[index].is_set():
+                self._wakes[index].set()
+                jobs -= 1
+
+    def _on_enqueue(self, jobs: int = 1) -> None:
+        if self._loop is not None and not self._notified:  # NOTIFY tells of it, or it would wake two
+            self._loop.call_soon_threadsafe(self._wake, jobs)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -163,6 +179,9 @@ class WorkerPool:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        while self._next:  # next steps not begun: back to the queue, for another worker at once
+            with contextlib.suppress(Exception):
+                await self._release(self._next.pop())
 
     async def _report_metrics(self) -> None:
         """Queue depth by status for /metrics, from the metrics leader only: one small GROUP BY every few
@@ -206,7 +225,7 @@ class WorkerPool:
         lost = asyncio.Event()
 
         def heard(*_: object) -> None:
-            self._wake_all()
+            self._wake(1)  # one NOTIFY per enqueued job
 
         def closed(*_: object) -> None:
             lost.set()
@@ -216,12 +235,14 @@ class WorkerPool:
             assert raw is not None
             raw.add_termination_listener(closed)
             await raw.add_listener(queue.NOTIFY_CHANNEL, heard)
+            self._notified = True
             self._wake_all()  # jobs enqueued while nobody listened
             stop = asyncio.ensure_future(self._stopping.wait())
             gone = asyncio.ensure_future(lost.wait())
             try:
                 await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._notified = False
                 stop.cancel()
                 gone.cancel()
                 raw.remove_termination_listener(closed)
@@ -237,8 +258,9 @@ class WorkerPool:
         wake = self._wakes[index]
         while not self._stopping.is_set():
             wake.clear()  # before looking: a job committed after this look sets it again
+            self._looking.add(index)
             try:
-                worked = await self.run_once()
+                worked = await self.run_once(index)
             except Exception:
                 log.exception("worker loop error")
                 worked = False
@@ -246,18 +268,32 @@ class WorkerPool:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=settings.job_poll_s)
 
-    async def run_once(self) -> bool:
-        """Take and run one job; False when there was none (or the pool is stopping)."""
-        settings = self.runtime.settings
+    async def run_once(self, index: int | None = None) -> bool:
+        """Run the next step a job handed on, or take and run one job; False when there was none (or the
+        pool is stopping)."""
         if self._stopping.is_set():
             return False
-        async with self.runtime.transaction() as session:
-            leases = await queue.take(session, self.worker_id, lease_s=settings.job_lease_s)
-        if not leases:
-            return False
+        if self._next:
+            leases = [self._next.pop()]
+        else:
+            leases = await self._take()
+            if not leases:
+                return False
+        if index is not None:  # None: called alone, not by one of the pool's tasks
+            self._looking.discard(index)
         for lease in leases:
-            await self._execute(lease)
+            if (following := await self._execute(lease)) is not None:
+                self._next.append(following)
         return True
+
+    async def _take(self) -> list[queue.Lease]:
+        if self.runtime.engine.dialect.name == "sqlite":
+            # SQLite has one writer: look first in a read, and take the write lock only for a job to take
+            async with self.runtime.read() as session:
+                if not await queue.any_ready(session):
+                    return []
+        async with self.runtime.transaction() as session:
+            return await queue.take(session, self.worker_id, lease_s=self.runtime.settings.job_lease_s)
 
     async def _heartbeat(self, lease: queue.Lease) -> None:
         lease_s = self.runtime.settings.job_lease_s
@@ -271,15 +307,17 @@ class WorkerPool:
         async with self.runtime.transaction() as session:
             await queue.release(session, lease, 0.0)
 
-    async def _execute(self, lease: queue.Lease) -> None:
+    async def _execute(self, lease: queue.Lease) -> queue.Lease | None:
+        """Run one job; the lease of its next step when its handler handed one on."""
         handler = HANDLERS.get(lease.kind)
+        following = None
         bound = log.bind(job_id=lease.id, kind=lease.kind, attempt=lease.attempts)
         request_id = logs.bind_request_id(lease.payload.get(logs.REQUEST_ID_KEY))  # for all the job's lines
         heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {lease.kind!r}")
-            await handler(self.runtime, lease)
+            following = await handler(self.runtime, lease)
             JOB_RUNS.labels(kind=lease.kind, outcome="done").inc()
             bound.info("job done")
         except queue.LeaseLost:
@@ -312,3 +350,4 @@ class WorkerPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             logs.unbind_request_id(request_id)
+        return following

@@ -213,8 +213,6 @@ async def poll_feed(runtime: Runtime, lease: queue.Lease) -> None:
         following = _chain(session, feed, feed.interval_s)
         await session.flush()
         feed.poll_job_id = following.id
-    if created:
-        queue.notify()
     log.info(
         "feed polled", feed_id=feed_id, status=status, entries=len(entries), created=created, error=error
     )
@@ -242,9 +240,7 @@ async def schedule_feeds(runtime: Runtime) -> None:
     """The worker pool's start-up hook; a failure is logged, not raised (the next start tries again)."""
     try:
         async with runtime.transaction() as session:
-            added = await ensure_chains(session)
+            await ensure_chains(session)
     except Exception:
         log.exception("could not schedule feed polls")
         return
-    if added:
-        queue.notify()

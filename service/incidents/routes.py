@@ -18,7 +18,6 @@ from service.incidents.schemas import (
     IncidentRedraft,
     IncidentRedrafted,
 )
-from service.jobs import queue
 from service.runtime import Runtime
 
 
@@ -59,5 +58,4 @@ class IncidentController(Controller):
         """Draft the incident's waiting posts again, e.g. after approving one reply for all of them."""
         async with runtime.transaction() as session:
             count = await service.redraft(session, principal, incident_id, data.instruction if data else None)
-        queue.notify()
         return IncidentRedrafted(redrafting=count)

@@ -55,12 +55,10 @@ async def schedule_at_start(runtime: Runtime, kind: str) -> None:
     """A worker pool's start-up hook; a failure is logged, not raised (the next start tries again)."""
     try:
         async with runtime.transaction() as session:
-            added = await ensure_scheduled(session, kind)
+            await ensure_scheduled(session, kind)
     except Exception:
         log.exception("could not schedule a periodic job", kind=kind)
         return
-    if added:
-        queue.notify()
 
 
 async def finish_and_schedule_next(

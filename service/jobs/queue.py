@@ -39,15 +39,16 @@ def remove_listener(callback: Any) -> None:
         _listeners.remove(callback)
 
 
-def notify() -> None:
+def notify(jobs: int = 1) -> None:
+    """Tell this process's workers that `jobs` jobs were enqueued (one worker is woken for each)."""
     for callback in list(_listeners):
-        callback()
+        callback(jobs)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    if session.info.pop(ENQUEUED, False):
-        notify()
+    if jobs := session.info.pop(ENQUEUED, 0):
+        notify(jobs)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -81,17 +82,64 @@ def enqueue(
 ) -> Job:
     """Add a job to the caller's transaction: it exists exactly when the caller's change commits. The
     request (or job) that enqueues it lends it its request id, so its worker's log lines carry it too."""
-    if (request_id := logs.current_request_id()) and logs.REQUEST_ID_KEY not in payload:
-        payload = {**payload, logs.REQUEST_ID_KEY: request_id}
     job = Job(
         kind=kind,
-        payload=payload,
+        payload=_with_request_id(payload),
         max_attempts=max_attempts,
         run_at=utcnow() + timedelta(seconds=delay_s),
     )
     session.add(job)
-    session.info[ENQUEUED] = True
+    session.info[ENQUEUED] = session.info.get(ENQUEUED, 0) + 1
     return job
+
+
+def enqueue_taken(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    lease: Lease,
+    *,
+    lease_s: float,
+    max_attempts: int,
+) -> Job:
+    """Add a job already taken, by the worker that holds `lease`, for the step it does next (`lease_of`
+    once committed): no worker is woken for it and none takes it while the lease holds; if its worker
+    dies, the lease runs out and another worker takes it, as any job."""
+    job = Job(
+        kind=kind,
+        payload=_with_request_id(payload),
+        max_attempts=max_attempts,
+        status="running",
+        attempts=1,
+        locked_by=lease.worker_id,
+        lease_until=utcnow() + timedelta(seconds=lease_s),
+    )
+    session.add(job)
+    return job
+
+
+def lease_of(job: Job) -> Lease:
+    """The lease of a job from `enqueue_taken`, once its transaction has committed."""
+    assert job.locked_by is not None
+    return Lease(job.id, job.kind, dict(job.payload or {}), job.attempts, job.max_attempts, job.locked_by)
+
+
+def _with_request_id(payload: dict[str, Any]) -> dict[str, Any]:
+    if (request_id := logs.current_request_id()) and logs.REQUEST_ID_KEY not in payload:
+        return {**payload, logs.REQUEST_ID_KEY: request_id}
+    return payload
+
+
+def _ready(now: Any) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.and_(Job.status == "queued", Job.run_at <= now),
+        sa.and_(Job.status == "running", Job.lease_until < now),
+    )
+
+
+async def any_ready(session: AsyncSession) -> bool:
+    """Whether a job could be taken now: a read, so a worker that finds nothing takes no write lock."""
+    return (await session.scalar(sa.select(Job.id).where(_ready(utcnow())).limit(1))) is not None
 
 
 async def take(
@@ -99,10 +147,7 @@ async def take(
 ) -> list[Lease]:
     """Lease up to `limit` ready jobs (queued and due, or running with an expired lease)."""
     now = utcnow()
-    ready = sa.or_(
-        sa.and_(Job.status == "queued", Job.run_at <= now),
-        sa.and_(Job.status == "running", Job.lease_until < now),
-    )
+    ready = _ready(now)
     candidates = sa.select(Job.id).where(ready).order_by(Job.run_at, Job.id).limit(limit)
     if kinds:
         candidates = candidates.where(Job.kind.in_(kinds))

@@ -10,7 +10,6 @@ from litestar.params import Parameter
 from service import pagination
 from service.auth.guards import allow
 from service.auth.keys import Principal
-from service.jobs import queue
 from service.posts import service
 from service.posts.schemas import PostAccepted, PostIn, PostOut, PublishedIn, QueueOut
 from service.runtime import Runtime
@@ -37,8 +36,6 @@ async def create_post(
             body: PostAccepted | PostOut = PostAccepted(id=row.id, status=row.status)
         else:
             body = await service.post_view(session, row, data.brand)
-    if created:
-        queue.notify()
     return Response(body, status_code=202 if created else 200)
 
 

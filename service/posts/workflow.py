@@ -3,7 +3,8 @@
 1. `triage_post` (enqueued with the post): triage it, group it into an incident, send the brand's holding
    reply when the team is off, and send `post.triaged`. A post that needs a reply becomes `triaged` (in
    the agents' queue, where a helpdesk can route it), is assigned to an on-shift team member
-   (team/service.py) and its `draft_post` job is enqueued; one that needs none becomes `no_reply_needed`.
+   (team/service.py) and its `draft_post` job is enqueued, taken by the same worker, which runs it next;
+   one that needs none becomes `no_reply_needed`.
 2. `draft_post` (also for regeneration, with an agent's instruction): find knowledge and draft; the post
    becomes `drafted` and `draft.ready` is sent. An agent approves it (drafts/review.py); nothing is sent
    before.
@@ -34,7 +35,9 @@ from service.triage import service as triage
 from service.triage.out_of_hours import send_holding_reply
 
 
-async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
+async def triage_post(runtime: Runtime, lease: queue.Lease) -> queue.Lease | None:
+    """The first step; the lease of the post's `draft_post` job when it needs a reply: that job is
+    enqueued taken by this worker, which drafts next (no other worker is woken, and no take is spent)."""
     post_id = lease.payload["post_id"]
     async with runtime.read() as session:
         post, brand = await _load(session, post_id, "accepted")
@@ -42,14 +45,17 @@ async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
             inp = await triage.triage_input(session, post)
             policy = triage.brand_policy(brand)
     if post is None or brand is None:
-        return await _finish_moot(runtime, lease)
+        await _finish_moot(runtime, lease)
+        return None
     vector = await triage.embed_post(runtime, post.text, brand.language)
     result = await triage.decide(runtime, brand.name, inp, policy, vector=vector)
 
+    drafting = None
     async with runtime.transaction() as session:
         post, brand = await _load(session, post_id, "accepted", lock=True)
         if post is None or brand is None:
-            return await _finish(session, lease)
+            await _finish(session, lease)
+            return None
         triage.apply(post, result.to_dict())
         if result.policy_version != brand.policy_version:
             # the brand changed while this post was triaged; its re-triage job may have passed it by
@@ -60,12 +66,19 @@ async def triage_post(runtime: Runtime, lease: queue.Lease) -> None:
                 await incidents.assign(session, runtime.vectors, brand, post, vector, runtime.embedder.name)
             await send_holding_reply(session, brand, post)
             await team.assign_new(session, brand, post)
-            payload = {"post_id": post.id, "generation": 1}
-            queue.enqueue(session, "draft_post", payload, max_attempts=runtime.settings.job_max_attempts)
+            drafting = queue.enqueue_taken(
+                session,
+                "draft_post",
+                {"post_id": post.id, "generation": 1},
+                lease,
+                lease_s=runtime.settings.job_lease_s,
+                max_attempts=runtime.settings.job_max_attempts,
+            )
         else:
             post.status = "no_reply_needed"
         emit(session, brand, "post.triaged", events.post_triaged(post))
         await _finish(session, lease)
+    return queue.lease_of(drafting) if drafting is not None else None
 
 
 async def draft_post(runtime: Runtime, lease: queue.Lease) -> None:

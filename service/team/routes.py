@@ -10,7 +10,6 @@ from litestar.params import Parameter
 from service.auth.guards import allow
 from service.auth.keys import Principal
 from service.errors import InvalidInput
-from service.jobs import queue
 from service.models import utcnow
 from service.runtime import Runtime
 from service.team import forecast, service
@@ -30,7 +29,6 @@ class TeamController(Controller):
     ) -> MemberOut:
         async with runtime.transaction() as session:
             out = await service.create_member(session, principal, slug, data)
-        queue.notify()
         return out
 
     @get("/members", guards=allow("admin", "agent"))

@@ -58,6 +58,11 @@ def statements(runtime: Runtime) -> Iterator[list[str]]:
         sa.event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
 
 
+def _selects(seen: list[str]) -> list[str]:
+    """The request's reads: the workers' looks for a job (in the jobs table) run beside it."""
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM jobs" not in s]
+
+
 async def test_accepting_posts_does_no_model_work(make_client: Any) -> None:
     api = await make_client(workers=0)
     await api.brand("shop")
@@ -163,14 +168,14 @@ async def test_reads_take_a_fixed_number_of_statements(api: Api) -> None:
         with statements(runtime) as seen:
             response = await api.client.get("/v1/queue", params={"brand": "shop"}, headers=agent)
         assert response.status_code == 200 and len(response.json()["items"]) == len(ids)
-        counts.append(len([s for s in seen if s.lstrip().upper().startswith("SELECT")]))
+        counts.append(len(_selects(seen)))
     assert counts[0] == counts[1], counts  # 2 posts or 10: the same statements (no query per post)
 
     draft_id = (await api.client.get(f"/v1/posts/{ids[0]}", headers=headers)).json()["draft"]["id"]
     for path, who in ((f"/v1/posts/{ids[0]}", headers), (f"/v1/drafts/{draft_id}", agent)):
         with statements(runtime) as seen:
             assert (await api.client.get(path, headers=who)).status_code == 200
-        selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        selects = _selects(seen)
         assert len(selects) <= 4, (path, selects)  # the key, the row, its brand or draft: no per-item reads
 
 
@@ -215,3 +220,81 @@ async def test_reads_do_not_queue_behind_a_writer(api: Api) -> None:
         response = await asyncio.wait_for(api.client.get(f"/v1/posts/{post_id}", headers=headers), timeout=10)
         assert response.status_code == 200
         assert response.json().get("error") != "held by a writer"  # not committed, not seen
+
+
+async def test_an_enqueued_job_sends_one_worker_to_take_it(make_client: Any) -> None:
+    """Eight idle workers and one post: its triage job wakes one of them, not eight; that worker enqueues
+    the draft job already taken and drafts next, so the post costs one take, not two and more (on SQLite
+    each a turn of the one writer; a worker looks in a read before it takes). On PostgreSQL, where a look
+    is a take, the draft job's NOTIFY sends a worker whose take finds nothing, and the drafting worker
+    looks again when it is done: three."""
+    api = await make_client(workers=8, job_poll_s=30.0)  # no poll falls inside the test
+    await api.brand("shop")
+    headers = await api.key("integration", ["shop"])
+    runtime = runtime_of(api)
+    ready = sa.text("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND run_at <= :now")
+    scheduled = sa.text(
+        "SELECT count(DISTINCT kind) FROM jobs WHERE kind IN ('purge_expired', 'reassign_shifts')"
+    )
+    for _ in range(400):  # the pool's start-up jobs are scheduled, and those due are done: it is idle
+        async with runtime.read() as session:
+            idle = await session.scalar(scheduled) == 2 and not await session.scalar(
+                ready, {"now": queue.utcnow()}
+            )
+        if idle:
+            break
+        await asyncio.sleep(0.05)
+    assert idle
+    async with runtime.read() as session:
+        last_job = await session.scalar(sa.text("SELECT max(id) FROM jobs")) or 0
+    with statements(runtime) as seen:
+        pid = await api.send_post(headers, "one-1", "my order never arrived, where is it?")
+        assert (await api.wait_post(pid, headers))["status"] == "drafted"
+    async with runtime.read() as session:
+        jobs = (
+            await session.execute(
+                sa.text("SELECT kind, status, attempts, locked_by FROM jobs WHERE id > :id ORDER BY id"),
+                {"id": last_job},
+            )
+        ).all()
+    assert [(j.kind, j.status, j.attempts) for j in jobs] == [
+        ("triage_post", "done", 1),
+        ("draft_post", "done", 1),
+    ]
+    assert jobs[0].locked_by == jobs[1].locked_by  # the worker that triaged it drafted it
+    takes = [s for s in seen if s.lstrip().startswith("WITH chosen AS")]  # queue.take's one statement
+    sqlite = runtime.engine.dialect.name == "sqlite"
+    assert len(takes) == 1 if sqlite else len(takes) <= 3, len(takes)  # was one a worker a job: 16
+
+
+async def test_sqlite_writers_of_one_process_take_turns(api: Api) -> None:
+    """SQLite has one writer: a second write transaction of the process begins once the first has
+    committed, woken in the process the moment it does (not in SQLite's busy handler, which sleeps up to
+    100 ms between its tries and kept a burst's writers waiting). Reads do not wait for it."""
+    runtime = runtime_of(api)
+    if runtime.engine.dialect.name != "sqlite":
+        return  # PostgreSQL's writers run side by side
+    order: list[str] = []
+    first_in, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with runtime.transaction() as session:
+            await session.execute(sa.text("UPDATE brands SET name = name"))
+            first_in.set()
+            await release.wait()
+            order.append("first commits")
+
+    async def second() -> None:
+        await first_in.wait()
+        async with runtime.transaction() as session:
+            order.append("second begins")
+            await session.execute(sa.text("UPDATE brands SET name = name"))
+
+    tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
+    await first_in.wait()
+    async with runtime.read() as session:  # a read while the writer holds its turn
+        assert await session.scalar(sa.text("SELECT count(*) FROM brands")) is not None
+    await asyncio.sleep(0.05)  # the second writer has run up to where it waits
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == ["first commits", "second begins"]
