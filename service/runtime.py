@@ -47,7 +47,8 @@ class Runtime:
         """One unit of work: commits when the block ends, rolls back on an exception."""
         async with AsyncExitStack() as stack:
             if self.engine.dialect.name == "sqlite" and not _HOLDS_WRITE_TURN.get():
-                # a transaction opened inside another (same task) goes on: it cannot wait for itself
+                # one opened inside another (or in a task it starts, which inherits the flag) goes on:
+                # it cannot wait for itself, and SQLite's busy handler still orders it
                 await stack.enter_async_context(self._write_turn)
                 token = _HOLDS_WRITE_TURN.set(True)
                 stack.callback(_HOLDS_WRITE_TURN.reset, token)
