@@ -104,7 +104,10 @@ async def test_incidents_are_per_brand(api: Api) -> None:
         }
         response = await api.client.post("/v1/posts", json=body, headers=integration)
         ids.append(response.json()["id"])
-    done = [await api.wait_post(pid, agent) for pid in ids]
+    for pid in ids:
+        await api.wait_post(pid, agent)
+    # read again once all are done: an early post would join an incident a later one opened
+    done = [(await api.client.get(f"/v1/posts/{pid}", headers=agent)).json() for pid in ids]
     assert all(post["incident_id"] is None for post in done)
 
 
