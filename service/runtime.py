@@ -20,6 +20,8 @@ from service.adapters.webhooks import WebhookSender
 from service.config import Settings
 from service.triage import Triager
 from service.triage.nearest import CALIBRATED_MODELS
+from service.triage.reply_model import CALIBRATED_MODELS as REPLY_MODELS
+from service.triage.reply_model import ReplyModel, shared_reply_model
 
 _HOLDS_WRITE_TURN: contextvars.ContextVar[bool] = contextvars.ContextVar("holds_write_turn", default=False)
 
@@ -95,7 +97,14 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         # machine): here, once, rather than in the first post's triage or in /ready's 5 s check
         await asyncio.to_thread(model.encode, ["warm up"])
     # the example vote's thresholds hold for the models they were set on; others triage by rules alone
-    triager = Triager(embed=embedder.encode if embedder.name in CALIBRATED_MODELS else None)
+    reply_model: ReplyModel | None = None
+    multilingual = retrieval_models.get(MULTILINGUAL)
+    if settings.triage_reply_model and multilingual is not None and multilingual.name in REPLY_MODELS:
+        # fitted here, once per process (about 1,200 examples embedded), not in the first post's triage
+        reply_model = shared_reply_model(multilingual.name, multilingual.encode)
+        await asyncio.to_thread(reply_model.no_reply_probability, "warm up", "en")
+    vote_embed = embedder.encode if embedder.name in CALIBRATED_MODELS else None
+    triager = Triager(embed=vote_embed, reply_model=reply_model or False)
     vectors = VectorStore(settings, embedder.dim)
     await vectors.ensure_collection()
     return Runtime(

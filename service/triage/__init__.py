@@ -51,15 +51,19 @@ class Triager:
         *,
         examples: list[IntentExample] | None = None,
         reply_examples: list[tuple[str, str, bool]] | None = None,
-        reply_model: bool = False,
+        reply_model: bool | ReplyModel = False,
     ) -> None:
         # examples: the labelled posts for the nearest-neighbour vote; default data/intent_examples.jsonl
         self._nearest = NearestIntent(embed, examples) if embed is not None else None
-        # the trained reply model (reply_model.py) over the same embedder, for posts the rules leave open
-        # or call praise. Off in the service: on twitter-cdp dev it still took one reply (a rant at the
-        # brand it read as small talk, 0.98) for one more no-reply post of the old out-of-sample set
-        # (BENCHMARKS.md, issue 11); the rules alone keep every reply there.
-        self._reply_model = ReplyModel(embed, reply_examples) if embed is not None and reply_model else None
+        # the trained reply model (reply_model.py), for posts the rules leave open or call praise: True
+        # fits one over `embed`; the service passes the process's shared one over the multilingual model
+        # (reply_model.shared_reply_model), which embeds the post itself
+        self._reply_model: ReplyModel | None = None
+        self._reply_embeds_itself = isinstance(reply_model, ReplyModel)
+        if isinstance(reply_model, ReplyModel):
+            self._reply_model = reply_model
+        elif reply_model and embed is not None:
+            self._reply_model = ReplyModel(embed, reply_examples)
 
     def _nearest_vote(self, text: str, vector: np.ndarray | None) -> NearestVote | None:
         assert self._nearest is not None
@@ -107,7 +111,9 @@ class Triager:
             no_reply_chance=(
                 (
                     lambda part: self._no_reply_chance(
-                        inp.text if part is None else part, guess.language, vector if part is None else None
+                        inp.text if part is None else part,
+                        guess.language,
+                        vector if part is None and not self._reply_embeds_itself else None,
                     )
                 )
                 if self._reply_model is not None

