@@ -483,7 +483,8 @@ POST_SETS = {
     # frozen 2026-12-02 by another helper who read no service code and none of the sets; never tuned on
     "oos4": (ROOT / "bench" / "data" / "oos4", True),  # measured once; its misses were read since
     # frozen 2026-12-02 by a helper who read no service code and none of the sets; never tuned on
-    "oos5": (ROOT / "bench" / "data" / "oos5", False),
+    "oos5": (ROOT / "bench" / "data" / "oos5", True),  # measured once, then its misses were read
+    "oos6": (ROOT / "bench" / "data" / "oos6", False),
 }
 
 

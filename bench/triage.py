@@ -127,6 +127,8 @@ POST_SETS = {
     "oos4": (ROOT / "bench" / "data" / "oos4", True),  # measured once, then triage 1.5 was tuned on it
     # frozen 2026-12-02 by a helper who read no service code and none of the sets; never tuned on
     "oos5": (ROOT / "bench" / "data" / "oos5", True),  # measured once, then its misses were read
+    # frozen 2026-12-02 by a helper who read no service code and none of the sets but oos5's format
+    "oos6": (ROOT / "bench" / "data" / "oos6", False),
 }
 REPLY_INTENTS = ("question", "complaint", "request", "feedback")
 
@@ -410,18 +412,18 @@ def main() -> None:
     parser.add_argument(
         "--oos-seen",
         action="store_true",
-        help="label the oos5 rows in_sample: true (a rerun after changes made once its figures were seen)",
+        help="label the oos6 rows in_sample: true (a rerun after changes made once its figures were seen)",
     )
     parser.add_argument(
         "--posts",
         nargs="*",
-        default=["dev", "probes", "oos", "oos2", "oos3", "oos4", "oos5"],
+        default=["dev", "probes", "oos", "oos2", "oos3", "oos4", "oos5", "oos6"],
         choices=sorted(POST_SETS),
         help="post sets under bench/data (default all; a missing one is skipped)",
     )
     args = parser.parse_args()
     if args.oos_seen:
-        POST_SETS["oos5"] = (POST_SETS["oos5"][0], True)
+        POST_SETS["oos6"] = (POST_SETS["oos6"][0], True)
     if not GERMAN_DEV.exists() or not TWITTER_CDP.exists():
         sys.exit(f"datasets not found under {DATASETS} (shared/ is expected beside the project root)")
 
