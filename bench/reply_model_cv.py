@@ -8,6 +8,7 @@ Run from the project root: `.venv/bin/python bench/reply_model_cv.py` (about 2 m
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -20,14 +21,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from triage import POST_SETS, bench_post_set  # noqa: E402
+from triage import POST_SETS, bench_post_set, bench_twitter  # noqa: E402
 
 from service.adapters.embedder import USE_MODEL, load_embedder  # noqa: E402
-from service.triage import Triager  # noqa: E402
-from service.triage.reply_model import EXAMPLES_PATH, POSTS_PATH, ReplyModel, load_examples  # noqa: E402
+from service.triage import Triager, classify  # noqa: E402
+from service.triage.reply_model import POSTS_PATH, WRITTEN_PATHS, ReplyModel, load_examples  # noqa: E402
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sure", type=float, help="classify.MODEL_SURE for this run")
+    parser.add_argument("--question-sure", type=float, help="classify.MODEL_QUESTION_SURE for this run")
+    parser.add_argument("--give-back", type=float, help="classify.MODEL_GIVE_BACK for this run")
+    parser.add_argument(
+        "--no-twitter", action="store_true", help="skip twitter-cdp (every post needs a reply)"
+    )
+    args = parser.parse_args()
+    if args.sure is not None:
+        classify.MODEL_SURE = args.sure
+    if args.question_sure is not None:
+        classify.MODEL_QUESTION_SURE = args.question_sure
+    if args.give_back is not None:
+        classify.MODEL_GIVE_BACK = args.give_back
+    settings = {k: getattr(classify, k) for k in ("MODEL_SURE", "MODEL_QUESTION_SURE", "MODEL_GIVE_BACK")}
+    print("settings:", settings)
     english, multilingual = load_embedder(), load_embedder(USE_MODEL)
     seen: dict[str, np.ndarray] = {}
 
@@ -38,7 +55,7 @@ def main() -> None:
             seen.update(zip(missing, multilingual.encode(missing), strict=True))
         return np.stack([seen[t] for t in texts])
 
-    written = load_examples(paths=(EXAMPLES_PATH,))
+    written = load_examples(paths=WRITTEN_PATHS)
     posts = [json.loads(line) for line in POSTS_PATH.read_text("utf-8").splitlines() if line.strip()]
     baseline = Triager(embed=english.encode)
     print(f"{'held-out set':<14}{'no-reply':>9}{'rules+vote':>12}{'+model':>8}{'replies lost':>14}")
@@ -75,8 +92,27 @@ def main() -> None:
                 "baseline_needs_reply_marked_no_reply": before["needs_reply_marked_no_reply"],
             }
         )
+    if not args.no_twitter:
+        # the model fitted on every seen set; twitter-cdp is never fitted on
+        full = Triager(
+            embed=english.encode,
+            reply_model=ReplyModel(
+                encode, written + [(p["text"], p["lang"], p["needs_reply"]) for p in posts]
+            ),
+        )
+        for split in ("dev", "test"):
+            with contextlib.redirect_stdout(io.StringIO()) as printed:
+                before = bench_twitter(baseline, "rules+embedding", split, None)
+                after = bench_twitter(full, "rules+emb+model", split, None)
+            lost = [line for line in printed.getvalue().splitlines() if "reads like" in line]
+            print(
+                f"twitter-cdp {split}: recall {before['needs_reply_recall']} -> {after['needs_reply_recall']}"
+            )
+            for line in lost:
+                print("  " + line.strip()[:150])
+            lines.append({**after, "settings": settings})
     for line in lines:
-        print(json.dumps(line))
+        print(json.dumps({**line, "settings": settings}))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,12 @@ NoReplyChance = Callable[[str | None], float | None]
 # German reports without a problem word ("der Bote hat das Paket über den Zaun geworfen") lost their
 # reply: the English embedder reads German loosely.
 MODEL_SURE = 0.9
+# A question the rules found on weak evidence alone (no more than DECISIVE question cues, e.g. a "?" and
+# an opening "who"; no request, complaint or feedback cue; nothing the writer reports of their own) is
+# the model's to read as promotion or rhetorical praise from this chance on; None: never.
+MODEL_QUESTION_SURE: float | None = None
+# praise the model reads as needing a reply at most this surely is opened again (sarcastic thanks)
+MODEL_GIVE_BACK = 1 - MODEL_SURE
 
 
 @dataclass(frozen=True)
@@ -889,11 +895,28 @@ def classify_post(
             or reading.pronoun_address
             or bool(_FIRST_PERSON.search(post.folded))
         )
-        if (needs_reply is None and not reported) or praise:
+        weak_question = (
+            MODEL_QUESTION_SURE is not None
+            and intent == "question"
+            and needs_reply is True
+            and reason.startswith("needs reply: question")
+            and reading.question.total <= DECISIVE
+            and reading.request.total == 0
+            and reading.complaint.total == 0
+            and reading.feedback.total == 0
+            and not reported
+        )
+        if (needs_reply is None and not reported) or praise or weak_question:
             chance = no_reply_chance(None)
-        if chance is not None and needs_reply is None:
+        if chance is not None and weak_question and MODEL_QUESTION_SURE is not None:
+            if chance >= MODEL_QUESTION_SURE:
+                # soft: left open for a configured LLM, and otherwise taken by the model below
+                intent, needs_reply = "other", None
+                model_says_no = True
+                reason = f"no reply: reads like promotion or praise, not a question (model {chance:.2f})"
+        elif chance is not None and needs_reply is None:
             model_says_no = chance >= MODEL_SURE
-        elif chance is not None and praise and chance <= 1 - MODEL_SURE:
+        elif chance is not None and praise and chance <= MODEL_GIVE_BACK:
             # praise that reads like a complaint or a question (sarcasm, a report signed off kindly)
             intent, needs_reply, decided_by = "other", None, "rules+embedding"
             reason = f"needs reply: reads like a post that needs one (model {chance:.2f}), though it thanks"

