@@ -484,7 +484,10 @@ POST_SETS = {
     "oos4": (ROOT / "bench" / "data" / "oos4", True),  # measured once; its misses were read since
     # frozen 2026-12-02 by a helper who read no service code and none of the sets; never tuned on
     "oos5": (ROOT / "bench" / "data" / "oos5", True),  # measured once, then its misses were read
+    # measured once (BENCHMARKS.md); only its counts were read, and nothing was tuned on it since
     "oos6": (ROOT / "bench" / "data" / "oos6", False),
+    # frozen 2026-12-02 by a helper who read no service code and none of the sets but oos6's format
+    "oos7": (ROOT / "bench" / "data" / "oos7", False),
 }
 
 

