@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from the project root, without 
 from service.adapters.embedder import E5_MODEL, USE_MODEL, Embedder, load_embedder  # noqa: E402
 from service.adapters.vectors import DENSE, MULTILINGUAL, VectorStore  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.knowledge import ranking, retrieval  # noqa: E402
+from service.knowledge import ranking, retrieval, sparse  # noqa: E402
 from service.knowledge import service as knowledge  # noqa: E402
 from service.knowledge.parsers import FaqEntry, ParsedDocument  # noqa: E402
 from service.knowledge.ranking import Candidate, Ranked  # noqa: E402
@@ -605,6 +605,9 @@ async def bench_post_set(
                         "score": hits[0].score if hits else 0.0,
                         "answerable": bool(p.get("answer")),
                         "right": ok,
+                        # for exploring other features: the list's head and the query's word count
+                        "head": [[h.group, h.relevance, h.dense, h.sparse] for h in hits[:10]],
+                        "words": len([t for t in sparse.terms(text) if not t.startswith("~")]),
                     }
                 )
         if config.name == DEFAULT_CONFIG:
