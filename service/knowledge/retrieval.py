@@ -41,6 +41,9 @@ class KnowledgeHit:
     page: int | None = None
     question: str | None = None
     relevance: float = 0.0  # the uncalibrated similarity it was ranked by
+    # the learned abstention (ranking.abstains) judged that no hit of this search answers the post: the
+    # same on every hit of one search, which the writer then keeps as near misses only
+    abstained: bool = False
 
 
 def clean_text(text: str, language: str | None = None) -> str:
@@ -158,6 +161,7 @@ async def search(
     )
     weight = keyword_weight(runtime.settings, brand_language, language)
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
+    abstained = ranking.abstains(ranked, models[name].name)
     return [
         KnowledgeHit(
             source_id=r.source_id,
@@ -169,6 +173,7 @@ async def search(
             page=r.payload.get("page"),
             question=r.payload.get("question"),
             relevance=round(r.relevance, 4),
+            abstained=abstained,
         )
         for r in ranked[:limit]
     ]
