@@ -21,11 +21,12 @@ from triage import POST_SETS  # noqa: E402
 OUT = ROOT / "service" / "triage" / "data" / "reply_posts.jsonl"
 
 
-def main() -> None:
-    lines = []
+def export_lines() -> tuple[list[str], list[str]]:
+    """(the file's lines, one report line per set)."""
+    lines, report = [], []
     for name, (directory, in_sample) in POST_SETS.items():
         if not in_sample:
-            print(f"{name}: out of sample, not exported")
+            report.append(f"{name}: out of sample, not exported")
             continue
         text = (directory / "posts.jsonl").read_text("utf-8")
         posts = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -34,7 +35,13 @@ def main() -> None:
         for post in kept:
             row = {"set": name, "needs_reply": post["needs_reply"], "lang": post.get("language", "en")}
             lines.append(json.dumps({**row, "text": post["text"]}, ensure_ascii=False))
-        print(f"{name}: {len(kept)} posts")
+        report.append(f"{name}: {len(kept)} posts")
+    return lines, report
+
+
+def main() -> None:
+    lines, report = export_lines()
+    print("\n".join(report))
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"{len(lines)} examples -> {OUT.relative_to(ROOT)}")
 
