@@ -29,6 +29,13 @@ def _min_score(runtime: Runtime, brand: Brand) -> float:
     return float(configured) if configured is not None else runtime.settings.retrieval_min_score
 
 
+def _threshold_set(runtime: Runtime, brand: Brand) -> bool:
+    """A threshold someone chose (the brand's own, or the operator's REPLY_RETRIEVAL_MIN_SCORE) rather
+    than the service's default: it then decides alone, without the learned abstention."""
+    brand_own = (brand.settings or {}).get("retrieval_min_score") is not None
+    return brand_own or "retrieval_min_score" in runtime.settings.model_fields_set
+
+
 def draft_request(
     runtime: Runtime, brand: Brand, post: Post, thread: tuple[str, ...], instruction: str | None
 ) -> DraftRequest:
@@ -44,6 +51,7 @@ def draft_request(
         author=post.author or {},
         language=triage.get("language") or brand.language,
         min_score=_min_score(runtime, brand),
+        learned_abstention=not _threshold_set(runtime, brand),
         instruction=instruction,
         thread=thread,
         intent=triage.get("intent"),

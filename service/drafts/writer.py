@@ -112,6 +112,9 @@ class DraftRequest:
     # "customer": reply in the customer's language; "brand": always in the brand's own language
     reply_language: str = "customer"
     monthly_token_budget: int | None = None
+    # the learned abstention (ranking.abstains) may veto the hits; off where a threshold was set on purpose
+    # (the brand's `retrieval_min_score` or REPLY_RETRIEVAL_MIN_SCORE): that threshold alone decides then
+    learned_abstention: bool = True
 
     @property
     def target_language(self) -> str:
@@ -219,7 +222,8 @@ def _split_hits(
 ) -> tuple[list[KnowledgeHit], list[KnowledgeHit], list[Check]]:
     """(usable, near misses, checks): poisoned knowledge out, the rest by the brand's threshold, and none
     usable when the learned abstention judged that the search found nothing that answers the post
-    (`KnowledgeHit.abstained`): the hits are then near misses with their scores as found."""
+    (`KnowledgeHit.abstained`, unless `req.learned_abstention` is off): the hits are then near misses with
+    their scores as found."""
     ranked = sorted(hits, key=lambda h: h.score, reverse=True)
     poisoned = [h for h in ranked if injection.carries_instructions(h.text)]
     checks: list[Check] = []
@@ -234,7 +238,7 @@ def _split_hits(
             )
         )
     clean = [h for h in ranked if h not in poisoned]
-    abstained = any(h.abstained for h in ranked)
+    abstained = req.learned_abstention and any(h.abstained for h in ranked)
     usable = [] if abstained else [h for h in clean if h.score >= req.min_score]
     near = [] if usable else clean[:NEAR_MISSES]
     return usable, near, checks

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from service.config import Settings
+from service.drafts import service as drafts
 from service.drafts.writer import DraftRequest, _split_hits
 from service.knowledge import ranking
 from service.knowledge.ranking import Abstention, Candidate, Ranked
@@ -67,3 +71,36 @@ def test_an_abstained_search_leaves_nothing_usable_but_keeps_its_hits_and_scores
     assert usable == [] and [(h.source_id, h.score) for h in near] == [("a", 0.9), ("b", 0.5)]
     usable, near, _ = _split_hits(request(), [hit("a", 0.9, False), hit("b", 0.3, False)])
     assert [h.source_id for h in usable] == ["a"] and near == []
+
+
+def test_a_threshold_set_on_purpose_decides_alone() -> None:
+    """A brand's own retrieval_min_score (even 0) or the operator's is not overruled by the abstention."""
+    req = dataclasses.replace(request(), learned_abstention=False)
+    usable, near, _ = _split_hits(req, [hit("a", 0.9, True), hit("b", 0.3, True)])
+    assert [h.source_id for h in usable] == ["a"] and near == []
+    usable, _, _ = _split_hits(dataclasses.replace(req, min_score=0.0), [hit("a", 0.2, True)])
+    assert [h.source_id for h in usable] == ["a"]
+
+
+def _draft_request(settings: Settings, brand_settings: dict[str, object]) -> DraftRequest:
+    runtime = SimpleNamespace(settings=settings)
+    brand = SimpleNamespace(
+        id="b", name="Shop", language="en", voice={}, channels={}, settings=brand_settings
+    )
+    post = SimpleNamespace(
+        text="Where is my parcel?", channel="twitter", author={}, triage={"language": "en"}
+    )
+    return drafts.draft_request(runtime, brand, post, (), None)  # type: ignore[arg-type]
+
+
+def test_who_set_the_threshold_decides_whether_the_abstention_may_veto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REPLY_RETRIEVAL_MIN_SCORE", raising=False)
+    default = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert _draft_request(default, {}).learned_abstention is True
+    brand_own = _draft_request(default, {"retrieval_min_score": 0.0})
+    assert brand_own.learned_abstention is False and brand_own.min_score == 0.0
+    monkeypatch.setenv("REPLY_RETRIEVAL_MIN_SCORE", "0.3")
+    operator = _draft_request(Settings(_env_file=None), {})  # type: ignore[call-arg]
+    assert operator.learned_abstention is False and operator.min_score == 0.3
