@@ -233,8 +233,9 @@ async def one_post_at_a_time(faqs: list[dict[str, str]], posts: list[str], db_ur
     return times
 
 
-async def send_all(app: App, posts: list[str], clients: int) -> None:
-    todo = list(enumerate(posts))
+async def send_all(app: App, posts: list[str], clients: int, *, first: int = 0) -> None:
+    """`posts` sent by `clients` concurrent clients, numbered from `first` (their external ids)."""
+    todo = list(enumerate(posts, start=first))
 
     async def client() -> None:
         while todo:
@@ -249,7 +250,7 @@ async def accept_only(posts: list[str], db_url: str | None, clients: int) -> tup
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         async with App(settings_for(Path(tmp), db_url, workers=0)) as app:
             await app.setup([{"id": "a", "question": "Warm up?", "answer": "Yes."}], wait=False)
-            await send_all(app, [f"warm up {n}" for n in range(clients)], clients)
+            await send_all(app, [f"warm up {n}" for n in range(clients)], clients, first=len(posts))
             started, cpu = time.perf_counter(), time.process_time()
             await send_all(app, posts, clients)
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
