@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from service.models import Member
-from service.team.forecast import pace, project, staffed_hours
+from service.team.forecast import _message, pace, project, staffed_hours
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -72,3 +72,18 @@ def test_staffed_hours_merge_weekly_and_explicit_shifts() -> None:
     assert staffed_hours(member, "Europe/Berlin", at("10:00"), at("15:00")) == 4.0
     member.active = False
     assert staffed_hours(member, "Europe/Berlin", at("08:00"), NOON) == 0.0
+
+
+def test_the_message_names_the_date_once_until_is_past_the_brands_midnight() -> None:
+    now = datetime(2026, 12, 2, 18, 34, tzinfo=UTC)
+    assert _message(3, now + timedelta(hours=5), now, "UTC") == "at this pace 3 posts will be late by 23:34"
+    assert (
+        _message(3, now + timedelta(hours=6), now, "UTC")
+        == "at this pace 3 posts will be late by 2026-12-03 00:34"
+    )
+    # the brand's own clock decides what "today" is: 00:34 UTC is still the 2nd in New York (19:34)
+    assert (
+        _message(1, now + timedelta(hours=6), now, "America/New_York")
+        == "at this pace 1 post will be late by 19:34"
+    )
+    assert _message(0, now, now, "UTC") == "at this pace no post will be late by 18:34"
