@@ -326,7 +326,9 @@ def test_two_api_replicas_on_postgres_report_metrics_that_add_up(tmp_path: Path,
                 REPLY_WORKERS="2",
                 REPLY_QDRANT_PATH=str(tmp_path / f"qdrant-{index}"),  # at scale: one Qdrant server
             )
-            replicas.append(ServiceProcess(env, log_path=tmp_path / f"api{index}.log").start())
+            replicas.append(ServiceProcess(env, log_path=tmp_path / f"api{index}.log").start(wait=False))
+        for replica in replicas:  # both start at once
+            replica.wait_ready()
         with httpx.Client(base_url=replicas[0].url, timeout=30) as client:
             integration, _, _ = setup_brand(client)
         post_ids = []
@@ -342,15 +344,21 @@ def test_two_api_replicas_on_postgres_report_metrics_that_add_up(tmp_path: Path,
                 break
             time.sleep(0.5)
         assert done == len(post_ids)
-        time.sleep(6)  # one metrics interval (5 s): the leader's queue counts are read after the work
-        texts = [httpx.get(r.url + "/metrics", timeout=10).text for r in replicas]
-        leaders = [_samples(t, "reply_service_metrics_leader").get("", 0.0) for t in texts]
+        done_in_table = count_rows(pg_url, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0]
+        # the leader reads the queue's counts once per metrics interval (5 s): until it has read them
+        # after the work, its figure lags the table's
+        deadline = time.monotonic() + 30
+        while True:
+            texts = [httpx.get(r.url + "/metrics", timeout=10).text for r in replicas]
+            leaders = [_samples(t, "reply_service_metrics_leader").get("", 0.0) for t in texts]
+            jobs = [_samples(t, "reply_service_jobs") for t in texts]
+            if 1.0 in leaders and jobs[leaders.index(1.0)].get('{status="done"}') == done_in_table:
+                break
+            assert time.monotonic() < deadline, (leaders, jobs, done_in_table)
+            time.sleep(0.5)
         assert sorted(leaders) == [0.0, 1.0], leaders
-        jobs = [_samples(t, "reply_service_jobs") for t in texts]
         leader = leaders.index(1.0)
         assert jobs[1 - leader] == {}, "a follower must not report the global queue as its own"
-        done_in_table = count_rows(pg_url, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0]
-        assert jobs[leader]['{status="done"}'] == done_in_table
         runs = [
             _samples(t, "reply_service_job_runs_total").get('{kind="triage_post",outcome="done"}', 0.0)
             for t in texts

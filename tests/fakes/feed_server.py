@@ -22,6 +22,8 @@ class FeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # TCP_NODELAY, as the LLM fake: no wait for a delayed ACK
+
             def do_GET(self) -> None:
                 with server._lock:
                     status, body, headers = server._answer(dict(self.headers.items()))

@@ -199,6 +199,9 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeLLM/1.0"
+    # TCP_NODELAY: headers and body go out as separate writes; with Nagle on, a kept-alive connection
+    # waited for the client's delayed ACK (40 ms on loopback) on every response
+    disable_nagle_algorithm = True
 
     @property
     def fake(self) -> FakeLLMServer:
