@@ -24,16 +24,15 @@ ACTIVE_STATUSES = ("pending", "approved", "rejected")
 log = structlog.get_logger("service.drafts")
 
 
-def _min_score(runtime: Runtime, brand: Brand) -> float:
+def _threshold(runtime: Runtime, brand: Brand) -> tuple[float, bool]:
+    """(min_score, chosen): the brand's own `retrieval_min_score`, else the service's; `chosen` when someone
+    set it (the brand, or the operator's REPLY_RETRIEVAL_MIN_SCORE) rather than leaving the default: a
+    chosen threshold decides alone, without the learned abstention."""
     configured = (brand.settings or {}).get("retrieval_min_score")
-    return float(configured) if configured is not None else runtime.settings.retrieval_min_score
-
-
-def _threshold_set(runtime: Runtime, brand: Brand) -> bool:
-    """A threshold someone chose (the brand's own, or the operator's REPLY_RETRIEVAL_MIN_SCORE) rather
-    than the service's default: it then decides alone, without the learned abstention."""
-    brand_own = (brand.settings or {}).get("retrieval_min_score") is not None
-    return brand_own or "retrieval_min_score" in runtime.settings.model_fields_set
+    if configured is not None:
+        return float(configured), True
+    settings = runtime.settings
+    return settings.retrieval_min_score, "retrieval_min_score" in settings.model_fields_set
 
 
 def draft_request(
@@ -41,6 +40,7 @@ def draft_request(
 ) -> DraftRequest:
     triage = post.triage or {}
     settings = brand.settings or {}
+    min_score, chosen = _threshold(runtime, brand)
     return DraftRequest(
         brand_name=brand.name,
         brand_language=brand.language,
@@ -50,8 +50,8 @@ def draft_request(
         post_text=post.text,
         author=post.author or {},
         language=triage.get("language") or brand.language,
-        min_score=_min_score(runtime, brand),
-        learned_abstention=not _threshold_set(runtime, brand),
+        min_score=min_score,
+        learned_abstention=not chosen,
         instruction=instruction,
         thread=thread,
         intent=triage.get("intent"),

@@ -289,7 +289,7 @@ def test_process_mode() -> None:
 def _fates(server: FakeLLMServer, calls: int) -> list[str]:
     """What each of `calls` chat calls met: "ok", or the fault it failed with (timeouts cut short)."""
     fates = []
-    with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=0.15) as c:
+    with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=0.3) as c:
         for _ in range(calls):
             try:
                 c.chat.completions.create(model="fake-model", messages=_messages(ENGLISH_PROMPT))
@@ -304,7 +304,7 @@ def _fates(server: FakeLLMServer, calls: int) -> list[str]:
 
 
 def test_a_seeded_fault_rate_fails_that_share_of_calls_the_same_way_each_time(server: FakeLLMServer) -> None:
-    server.timeout_sleep_s = 0.25
+    server.timeout_sleep_s = 0.5
     server.set_fault_rate(0.3, seed=7)
     first = _fates(server, 60)
     counts = dict(server.fault_counts)
