@@ -533,6 +533,9 @@ POST_SETS = {
     "oos6": (ROOT / "bench" / "data" / "oos6", True),
     # frozen 2026-12-02 by a helper who read no service code and none of the sets but oos6's format
     "oos7": (ROOT / "bench" / "data" / "oos7", True),
+    # frozen 2026-12-03 by a helper who read no service code and none of the sets but oos7's format;
+    # out of sample until it is measured once with the session's final code
+    "oos8": (ROOT / "bench" / "data" / "oos8", False),
 }
 
 

@@ -132,6 +132,8 @@ POST_SETS = {
     "oos6": (ROOT / "bench" / "data" / "oos6", False),
     # frozen 2026-12-02 by a helper who read no service code and none of the sets but oos6's format
     "oos7": (ROOT / "bench" / "data" / "oos7", False),
+    # frozen 2026-12-03 by a helper who read no service code and none of the sets but oos7's format
+    "oos8": (ROOT / "bench" / "data" / "oos8", False),
 }
 REPLY_INTENTS = ("question", "complaint", "request", "feedback")
 
@@ -420,7 +422,7 @@ def main() -> None:
     parser.add_argument(
         "--posts",
         nargs="*",
-        default=["dev", "probes", "oos", "oos2", "oos3", "oos4", "oos5", "oos6", "oos7"],
+        default=["dev", "probes", "oos", "oos2", "oos3", "oos4", "oos5", "oos6", "oos7", "oos8"],
         choices=sorted(POST_SETS),
         help="post sets under bench/data (default all; a missing one is skipped)",
     )
