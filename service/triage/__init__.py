@@ -36,7 +36,9 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 #        after a report (broken in everyday words, a promise in scare quotes, the staff's shrug),
 #        posts between users (imperatives, a friend's name, tagged friends, banter), a review's verdict,
 #        doubting self-answers, how-do-you-do-it praise, "never had a bad one"
-TRIAGE_VERSION = "1.5.0"
+# 1.6.0: ironic thanks or praise is a complaint: scare quotes around a term, 🙃 or 🙄, mocking phrases
+#        (lexicon [irony]; a capitalised quoted term or an often sincere phrase only beside a negative)
+TRIAGE_VERSION = "1.6.0"
 
 logger = logging.getLogger(__name__)
 

@@ -209,6 +209,19 @@ _BRAND_POSSESSIVE = re.compile(r"(?<!\w)(?:euer|eure[nmrs]?)(?!\w)")
 _PERSON_ADDRESS = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns|you|your|we|us)(?!\w)")
 _GERMAN_PERSON = re.compile(r"(?<!\w)(?:du|dich|dir|dein\w*|wir|uns)(?!\w)")
 _BETWEEN_USERS = _words_regex(lexicon.BETWEEN_USERS)
+_IRONY = _words_regex(lexicon.IRONY)
+_IRONY_WEAK = _words_regex(lexicon.IRONY_WEAK)
+# Scare quotes: a short term (2-40 characters) in quotes, the opening one at the start or after a space,
+# the closing one not followed by a letter ("the 'quick' refund", "der „schnelle“ Versand"); the term
+# holds no quote or apostrophe of its own, so "don't" and "customers' 'help'" open nothing.
+_QUOTE_PAIRS = {'"': '"', "“": "”“", "„": "“”", "'": "'’", "‘": "’'", "‚": "‘’", "»": "«", "«": "»"}
+_QUOTE_CHARS = re.escape("".join(_QUOTE_PAIRS) + "’")
+_SCARE_QUOTE = re.compile(
+    "|".join(
+        rf"(?<!\S){re.escape(opening)}(?!\s)([^{_QUOTE_CHARS}\n]{{2,40}}?)(?<!\s)[{re.escape(closing)}](?![^\W_])"
+        for opening, closing in _QUOTE_PAIRS.items()
+    )
+)
 _BANTER = _words_regex(lexicon.BANTER)
 # A bare domain ("tarifblitz.example/strom") is a link the URL pattern (scheme or www) leaves in the text
 _DOMAIN = re.compile(
@@ -382,6 +395,11 @@ def _cue_list(score: _Score, limit: int = 3) -> str:
     return ", ".join(f"'{c}'" for c in score.cues[:limit])
 
 
+def _marks(marks: tuple[str, ...], limit: int = 3) -> str:
+    """Irony's marks for a reason: "'quick' in quotes, '🙃', 'na toll'"."""
+    return ", ".join(m if m.endswith(" in quotes") else f"'{m}'" for m in marks[:limit])
+
+
 @dataclass
 class _Reading:
     """All scores of one text, before a decision."""
@@ -416,6 +434,9 @@ class _Reading:
     review: bool = False
     # asks whether a message is genuine, or tells of one received: its spam words are quoted
     suspicious_message: bool = False
+    # marks of irony beside thanks or praise ("danke für die 'schnelle' Hilfe 🙃"); empty when the thanks
+    # or praise carries none, or only one that is as often sincere (`_irony`)
+    irony: tuple[str, ...] = ()
 
 
 def _blank_not_a_complaint(folded: str) -> str:
@@ -534,6 +555,31 @@ def _blank_crowd(folded: str) -> tuple[str, bool]:
     return _SENTENCES.sub(blank, folded), found
 
 
+def _irony(post: CleanPost, negative: bool) -> tuple[str, ...]:
+    """The marks of irony in a post whose thanks or praise carries them: scare quotes around a term
+    ("the 'quick' refund"), 🙃 or 🙄, a mocking phrase ("na toll", "love that for me"). Thanks or a
+    positive word must stand outside the quotes ("'spacious' means tiny" praises nothing). A quoted term
+    that opens with a capital may be a name ("das Set 'Winterzauber'", "the 'Old Mill' branch") and
+    some phrases are said sincerely as often ("really helpful"): those are marks only where something
+    negative stands beside the praise (`negative`: a negative word or emoji, a complaint cue). Empty
+    when nothing is ironic."""
+    strong: list[str] = []
+    weak: list[str] = []
+    for match in _SCARE_QUOTE.finditer(post.text):
+        term = next(group for group in match.groups() if group)
+        (strong if term[0].islower() else weak).append(f"'{term}' in quotes")
+    strong += [e for e in dict.fromkeys(post.emoji) if e in lexicon.IRONY_EMOJI]
+    strong += [m.group(0).strip() for m in _IRONY.finditer(post.folded)]
+    weak += [m.group(0).strip() for m in _IRONY_WEAK.finditer(post.folded)]
+    if not strong and not (weak and negative):
+        return ()
+    # what carries the irony: thanks or praise outside the quoted terms
+    outside = fold(_SCARE_QUOTE.sub(" ", post.text))
+    if not _THANKS_ANY.search(outside) and not _POSITIVE.score(outside, ("de", "en")).total:
+        return ()
+    return tuple(strong + weak)
+
+
 def _read(post: CleanPost, language: str) -> _Reading:
     langs = _langs(language)
     folded = _blank_not_a_complaint(post.folded)
@@ -565,7 +611,10 @@ def _read(post: CleanPost, language: str) -> _Reading:
         beside_the_ad = _beside_the_ad(folded, masked, langs)
     thanks = sum(len(_THANKS[lang].findall(folded)) for lang in langs if lang in _THANKS)
     positive = _POSITIVE.score(folded, ("de", "en")).total + 2.0 * review
-    sentiment_score, positive_mass, _ = _sentiment(folded, post, complaint, thanks, len(rhetorical), review)
+    sentiment_score, positive_mass, negative_mass = _sentiment(
+        folded, post, complaint, thanks, len(rhetorical), review
+    )
+    irony = _irony(post, negative_mass > 0)
     if complaint.total or sentiment_score < 0:
         for cue in intensity.cues:
             complaint.add(1, cue)
@@ -601,6 +650,7 @@ def _read(post: CleanPost, language: str) -> _Reading:
         beside_the_ad=beside_the_ad,
         review=review > 0,
         suspicious_message=bool(_SUSPICIOUS_MESSAGE.search(post.folded)),
+        irony=irony,
         emoji_only=bool(post.emoji)
         and not _WORD.findall(post.language_text)
         and not _DIGITS.search(post.text)
@@ -670,6 +720,10 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     pure = c.total == 0 and not r.contrast and label != "negative"
     # without thanks, praise takes a strong positive word (or two mild ones) aimed at the brand
     warm = r.positive_words >= DECISIVE and label == "positive" and (r.addressed or r.service or r.review)
+    if r.irony:
+        # sarcastic thanks or praise ("danke für die 'schnelle' Hilfe", "really helpful 🙃") wraps a
+        # complaint: never praise, never a resolved thanks
+        return "complaint", True, f"needs reply: complaint in ironic thanks or praise ({_marks(r.irony)})"
     if pure and r.rhetorical and label == "positive":
         cue = f"a rhetorical question of praise ('{r.rhetorical[0]}')"
         if reply_to_praise:

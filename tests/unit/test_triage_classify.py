@@ -522,6 +522,81 @@ def test_a_negated_or_broken_review_keeps_its_reply(text: str, language: str) ->
     assert classify_post(text, language).needs_reply is True
 
 
+# Sarcastic thanks or praise wraps a complaint (triage 1.6): scare quotes around a term, 🙃 or 🙄, a
+# mocking phrase; an often sincere phrase or a capitalised quoted term beside a negative emoji
+IRONIC_1_6 = [
+    ("Na toll, danke euch 👍", "de"),
+    ("Ganz großes Kino heute an der Kasse, danke 👏", "de"),
+    ("Vielen Dank für die „kurze“ Bearbeitung 😊", "de"),
+    ("Danke für den „Rückruf“ 🙄", "de"),
+    ("Man gönnt sich ja sonst nichts. Danke für die Gebühr 👍", "de"),
+    ("Das nennt sich dann Kundenservice. Danke 👍", "de"),
+    ("Danke für gar nichts, echt", "de"),
+    ("Herzlichen Dank auch für die Info 👍", "de"),
+    ("Echt klasse, danke für die ‚Beratung‘ 😤", "de"),
+    ("Super, danke für den »schnellen« Versand", "de"),
+    ("Cheers for the 'quick' refund, lovely stuff 👍", "en"),
+    ("Really helpful, thanks 🙃", "en"),
+    ("Great service... not!", "en"),
+    ("Fantastic support as always (not). Thanks guys", "en"),
+    ("Thanks for the “free” upgrade that costs £5 a month 👍", "en"),
+    ("Love that for me. Cheers guys 👍", "en"),
+    ("Lovely stuff, thanks 😒", "en"),
+    ('"helpful" advice from your chat bot again, thanks a lot', "en"),
+]
+# Sincere thanks and praise, with a product's name or an earlier reply in quotes, or emoji: no reply
+NOT_IRONIC_1_6 = [
+    ("Danke für das Set „Winterzauber“, sieht wunderschön aus 😍", "de"),
+    ("Thanks so much for the 'Winter Glow' candle, love it! ❤️", "en"),
+    ("Ich liebe den neuen Tarif 'Flex M', danke euch! 👍", "de"),
+    ('Wir haben das Modell "Lisa" gekauft und sind begeistert, danke! 😍', "de"),
+    ("Shoutout to the team at the 'Old Mill' branch, so helpful today 👏", "en"),
+    ("Thanks, that was really helpful! 🙏", "en"),
+    ("Vielen Dank, echt klasse Service! 👍", "de"),
+    ("Great service as always, thank you 😊", "en"),
+    ("Danke, der Tipp mit „Neu starten“ hat geholfen 👍", "de"),
+    ('Your agent said "No problem, leave it with me" and sorted it in five minutes. Thank you!', "en"),
+    ("Thanks for the quick reply! 😊", "en"),
+    ("Haha danke, ihr seid die Besten 😂", "de"),
+]
+
+
+@pytest.mark.parametrize(("text", "language"), IRONIC_1_6)
+def test_ironic_thanks_or_praise_is_a_complaint(text: str, language: str) -> None:
+    result = classify_post(text, language)
+    assert (result.needs_reply, result.intent) == (True, "complaint"), result.reasons
+
+
+@pytest.mark.parametrize(("text", "language"), NOT_IRONIC_1_6)
+def test_sincere_thanks_with_quotes_or_emoji_needs_no_reply(text: str, language: str) -> None:
+    result = classify_post(text, language)
+    assert result.needs_reply is False, result.reasons
+
+
+def test_irony_is_named_in_the_reason() -> None:
+    result = classify_post("Cheers for the 'quick' refund 🙃", "en")
+    assert result.reasons[0] == (
+        "needs reply: complaint in ironic thanks or praise ('quick' in quotes, '🙃')"
+    )
+
+
+def test_irony_needs_thanks_or_praise_outside_the_quotes() -> None:
+    # the quoted word praises nothing: no irony, the rules leave the post open as before
+    result = classify_post("Apparently 'spacious' means you can just about turn round", "en")
+    assert "ironic" not in result.reasons[0]
+
+
+def test_the_model_is_not_asked_about_ironic_thanks() -> None:
+    asked: list[str | None] = []
+
+    def chance(part: str | None) -> float:
+        asked.append(part)
+        return 0.99
+
+    result = classify_post("Really helpful, thanks 🙃", "en", no_reply_chance=chance)
+    assert (result.needs_reply, asked) == (True, [])
+
+
 def test_a_negated_bad_word_after_such_stays_negative() -> None:
     assert classify_post("Never had such bad service in my life", "en").needs_reply is True
     assert classify_post("Noch nie so schlecht beraten worden", "de").needs_reply is True
@@ -611,7 +686,7 @@ def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     assert result.urgency == ()  # a bot's "Störung" is no outage report by a customer
     unflagged = Triager().triage(TriageInput(text=text, channel="twitter", created_at=NOW), GERMAN_BRAND)
     assert unflagged.needs_reply is True
-    assert TRIAGE_VERSION == "1.5.0"
+    assert TRIAGE_VERSION == "1.6.0"
 
 
 def test_a_caption_is_soft_the_llm_still_decides_it() -> None:
