@@ -74,6 +74,8 @@ async def checks(runtime: Runtime, llm: LLMProbe | None, redis: Any = None) -> d
         parts["redis"] = _redis(redis)
     for vector_name, model in runtime.retrieval_models.items():
         parts[f"model:{vector_name}"] = _model(model)
+    if runtime.reranker is not None:  # the second opinion on FAQ hits (service.knowledge.rerank)
+        parts["model:rerank"] = _model(runtime.reranker.embedder)
     if llm is not None:
         parts["llm"] = llm.check()
     names = list(parts)

