@@ -162,12 +162,14 @@ async def search(
     )
     weight = keyword_weight(runtime.settings, brand_language, language)
     ranked = rank(runtime.settings, models[name], await _live(runtime, found), sparse_weight=weight)
-    abstained = ranking.abstains(ranked, models[name].name)
     if runtime.reranker is not None:
         opinion = await runtime.reranker.rerank(clean_text(query, language), ranked, sparse_weight=weight)
-        ranked = opinion.ranked
-        if (judged := rerank.abstains(opinion, models[name].name)) is not None:
-            abstained = judged
+    else:
+        opinion = rerank.Opinion(ranked)
+    # the second opinion's abstention where it can tell, else the first list's (on the first list's order)
+    judged = rerank.abstains(opinion, models[name].name)
+    abstained = ranking.abstains(ranked, models[name].name) if judged is None else judged
+    ranked = opinion.ranked
     return [
         KnowledgeHit(
             source_id=r.source_id,
