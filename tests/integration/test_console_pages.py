@@ -271,7 +271,8 @@ async def _run_all(api: Api) -> None:
 
 
 async def test_delivery_log_on_the_brand_page_and_replay(make_client: Any, receiver: WebhookReceiver) -> None:
-    api = await make_client(workers=0)
+    # a retry waits 0..30 s: never due within the first _run_all (with a 1 s base it could be)
+    api = await make_client(workers=0, job_backoff_base_s=30.0, job_backoff_cap_s=30.0)
     await api.brand("shop", webhook={"url": receiver.url})
     client = api.client
     await sign_in(client, ADMIN_KEY)
