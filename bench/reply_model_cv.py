@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sure", type=float, help="classify.MODEL_SURE for this run")
     parser.add_argument("--question-sure", type=float, help="classify.MODEL_QUESTION_SURE for this run")
+    parser.add_argument("--open-reported-sure", type=float, help="classify.MODEL_OPEN_REPORTED_SURE")
     parser.add_argument("--give-back", type=float, help="classify.MODEL_GIVE_BACK for this run")
     parser.add_argument(
         "--no-twitter", action="store_true", help="skip twitter-cdp (every post needs a reply)"
@@ -41,9 +42,14 @@ def main() -> None:
         classify.MODEL_SURE = args.sure
     if args.question_sure is not None:
         classify.MODEL_QUESTION_SURE = args.question_sure
+    if args.open_reported_sure is not None:
+        classify.MODEL_OPEN_REPORTED_SURE = args.open_reported_sure
     if args.give_back is not None:
         classify.MODEL_GIVE_BACK = args.give_back
-    settings = {k: getattr(classify, k) for k in ("MODEL_SURE", "MODEL_QUESTION_SURE", "MODEL_GIVE_BACK")}
+    settings = {
+        k: getattr(classify, k)
+        for k in ("MODEL_SURE", "MODEL_QUESTION_SURE", "MODEL_OPEN_REPORTED_SURE", "MODEL_GIVE_BACK")
+    }
     print("settings:", settings)
     english, multilingual = load_embedder(), load_embedder(USE_MODEL)
     seen: dict[str, np.ndarray] = {}

@@ -69,6 +69,9 @@ MODEL_SURE = 0.9
 # an opening "who"; no request, complaint or feedback cue; nothing the writer reports of their own) is
 # the model's to read as promotion or rhetorical praise from this chance on; None: never.
 MODEL_QUESTION_SURE: float | None = 0.9
+# A post the rules leave open that may report something of the writer's own (first person, a number,
+# words to the brand; not thanks that sign off a report) is the model's from this chance on; None: never.
+MODEL_OPEN_REPORTED_SURE: float | None = None
 # praise the model reads as needing a reply at most this surely is opened again (sarcastic thanks)
 MODEL_GIVE_BACK = 0.1
 
@@ -960,7 +963,13 @@ def classify_post(
             and reading.feedback.total == 0
             and not reported
         )
-        if (needs_reply is None and not reported) or praise or weak_question:
+        open_reported = (
+            MODEL_OPEN_REPORTED_SURE is not None
+            and needs_reply is None
+            and reported
+            and not reading.sign_off_thanks
+        )
+        if (needs_reply is None and not reported) or praise or weak_question or open_reported:
             chance = no_reply_chance(None)
         if chance is not None and weak_question and MODEL_QUESTION_SURE is not None:
             if chance >= MODEL_QUESTION_SURE:
@@ -969,7 +978,8 @@ def classify_post(
                 model_says_no = True
                 reason = f"no reply: reads like promotion or praise, not a question (model {chance:.2f})"
         elif chance is not None and needs_reply is None:
-            model_says_no = chance >= MODEL_SURE
+            sure = MODEL_OPEN_REPORTED_SURE if open_reported else MODEL_SURE
+            model_says_no = sure is not None and chance >= sure
         elif chance is not None and praise and chance <= MODEL_GIVE_BACK:
             # praise that reads like a complaint or a question (sarcasm, a report signed off kindly)
             intent, needs_reply, decided_by = "other", None, "rules+embedding"
