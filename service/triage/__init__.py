@@ -38,7 +38,11 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 #        doubting self-answers, how-do-you-do-it praise, "never had a bad one"
 # 1.6.0: ironic thanks or praise is a complaint: scare quotes around a term, 🙃 or 🙄, mocking phrases
 #        (lexicon [irony]; a capitalised quoted term or an often sincere phrase only beside a negative)
-TRIAGE_VERSION = "1.6.0"
+# 1.7.0: an ad's disclosure tag (#anzeige, #werbung, #ad: lost its "#" before matching) and offers to
+#        everyone ("bekommt ihr 15 %", "£20 off your first box") mark an ad; prices of more than one digit
+#        match; auto-replies that announce a closure are automated (lexicon [auto_reply]); prizes
+#        nobody entered for ("du wurdest heute als einer von 10 Gewinnern ausgewählt", "claim yours here")
+TRIAGE_VERSION = "1.7.0"
 
 logger = logging.getLogger(__name__)
 

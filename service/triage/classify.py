@@ -94,10 +94,10 @@ class _Score:
     cues: list[str] = field(default_factory=list)
     strong: int = 0  # cues of weight >= DECISIVE
 
-    def add(self, weight: float, cue: str) -> None:
+    def add(self, weight: float, cue: str, *, strong: bool | None = None) -> None:
         self.total += weight
         self.cues.append(cue)
-        self.strong += weight >= DECISIVE
+        self.strong += (weight >= DECISIVE) if strong is None else strong
 
 
 def _fold_pattern(pattern: str) -> str:
@@ -175,6 +175,8 @@ _ADDRESS = _words_regex(p for pats in lexicon.ADDRESS.values() for p in pats)
 _FIRST_PERSON = _words_regex(lexicon.FIRST_PERSON)
 _SERVICE = _words_regex(p for pats in lexicon.SERVICE_TERMS.values() for p in pats)
 _AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED))
+_AUTO_REPLY = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTO_REPLY))
+_AD_DISCLOSURE = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AD_DISCLOSURE))
 _AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED_OPENERS))
 _RESOLVED = _WeightedCues(lexicon.RESOLVED)
 _RHETORICAL = _words_regex(p for pats in lexicon.RHETORICAL_PRAISE.values() for p in pats)
@@ -422,6 +424,7 @@ class _Reading:
     automated: bool
     acknowledgement: bool
     automated_opener: bool = False
+    auto_reply: bool = False  # an auto-reply that announces a closure (lexicon [auto_reply])
     rhetorical: tuple[str, ...] = ()
     pronoun_address: bool = False
     chit_chat: bool = False
@@ -604,6 +607,11 @@ def _read(post: CleanPost, language: str) -> _Reading:
         for weight, cue in zip([1] * SPAM_FORMAT_MAX, form.cues, strict=False):
             spam.add(weight, cue)
     promotion, masked = _PROMOTION.score_and_mask(masked, ("any",))
+    disclosure = _AD_DISCLOSURE.search(fold(post.raw))
+    if disclosure:
+        # weighs as a business voice, but is no strong cue: a customer who quotes a disclosed ad and
+        # asks or complains about it ("hab über euren #werbung-Post bestellt, nix kam an") still asks
+        promotion.add(2, disclosure.group(0).strip(), strong=False)
     if promotion.total:
         if post.links or _DOMAIN.search(post.text):
             promotion.add(1, "link")
@@ -639,6 +647,7 @@ def _read(post: CleanPost, language: str) -> _Reading:
         automated=bool(_AUTOMATED.search(fold(post.raw))) or bool(_AUTOMATED.search(post.folded)),
         acknowledgement=bool(_ACK.match(bare)) or (not bare and thanks > 0),
         automated_opener=bool(_AUTOMATED_OPENER.match(post.folded)),
+        auto_reply=bool(_AUTO_REPLY.search(fold(post.raw))),
         rhetorical=tuple(rhetorical),
         pronoun_address=bool(_ADDRESS.search(folded)),
         chit_chat=crowd or bool(_CHIT_CHAT.search(folded)),
@@ -697,6 +706,9 @@ def _decide(r: _Reading, reply_to_praise: bool) -> tuple[str, bool | None, str]:
     q, rq, c, f, s = r.question, r.request, r.complaint, r.feedback, r.spam
     if r.automated:
         return "other", False, "no reply: automated post (an auto-reply or machine notice)"
+    if r.auto_reply and c.strong == 0 and q.total < DECISIVE:
+        # its "bitte"/"please" points the reader elsewhere ("please call 111"): no request to the brand
+        return "other", False, "no reply: automated post (an auto-reply announcing a closure)"
     if r.automated_opener and c.strong == 0 and q.total < DECISIVE and rq.total < DECISIVE:
         return "other", False, "no reply: automated post (opens like a machine notice, asks nothing)"
     # spam that asks ("Willst du 10.000 Follower?") asks nothing beside its offer; a customer's question
@@ -1036,7 +1048,9 @@ def classify_post(
     score = reading.sentiment_score
     reasons.append(f"sentiment {_sentiment_label(score)} ({score:+.2f})")
     urgency: list[str] = []
-    if intent != "spam" and not reading.automated and not author_bot:
+    # an auto-reply's "for emergencies call ..." is its notice, not a customer's danger
+    notice = reading.automated or (reading.auto_reply and needs_reply is False)
+    if intent != "spam" and not notice and not author_bot:
         urgency, urgency_reasons = _urgency(
             _blank_not_a_complaint(post.folded), _langs(language), author_recent_posts
         )

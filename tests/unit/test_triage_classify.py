@@ -602,6 +602,92 @@ def test_a_negated_bad_word_after_such_stays_negative() -> None:
     assert classify_post("Noch nie so schlecht beraten worden", "de").needs_reply is True
 
 
+# Triage 1.7: cues that never matched (an ad's disclosure tag lost its "#" in the cleaned text; prices
+# with more than one digit), auto-replies that announce a closure, prizes nobody entered for.
+NO_REPLY_1_7 = [
+    (
+        "advert",
+        "Mit meinem Code LENA20 bekommt ihr 20 % auf alles im Shop 💕 nur bis Freitag #anzeige "
+        "#lieblingsstücke",
+        "de",
+    ),
+    ("advert", "Mit meinem Gutscheincode TOMTOM spart ihr 12 € auf eure erste Box 😋 #werbung #foodie", "de"),
+    ("advert", "£20 off your first box with my code JESS20 🥗 link in bio #ad #mealprep", "en"),
+    (
+        "advert",
+        "Sofa stained? 🛋️ Professional upholstery cleaning from £45, booked in 2 minutes. Book now "
+        "at freshseat.example",
+        "en",
+    ),
+    (
+        "automated",
+        "Vielen Dank für Ihre Nachricht. Unsere Kanzlei ist vom 23.12. bis 06.01. geschlossen. In "
+        "dringenden Fällen wenden Sie sich bitte an 0711 000000.",
+        "de",
+    ),
+    (
+        "automated",
+        "Vielen Dank für Ihre E-Mail. Das Büro ist in den Osterferien nicht besetzt. Ab dem 14.04. "
+        "sind wir wieder für Sie da.",
+        "de",
+    ),
+    (
+        "automated",
+        "Thank you for your message. Our surgery is closed over the bank holiday and will reopen on "
+        "Tuesday. For emergencies please call 111.",
+        "en",
+    ),
+    (
+        "spam",
+        "🎉 Glückwunsch! Du wurdest heute als einer von 10 Gewinnern eines Tablets ausgewählt 📱 "
+        "Bestätige hier innerhalb von 24h: tab-gewinn.example",
+        "de",
+    ),
+    (
+        "spam",
+        "🎁 Northwind Air is giving away 300 free flights! Claim yours here before midnight → "
+        "nw-flights-free.example",
+        "en",
+    ),
+]
+# ...and what looks like them but asks the brand or reports a problem: it keeps its reply.
+KEEP_REPLY_1_7 = [
+    (
+        "Mein Code LENA20 bekommt ihr angeblich 20 % auf alles, bei mir geht er nicht. Was mache ich falsch?",
+        "de",
+    ),
+    ("Gilt der Code aus dem #anzeige-Post auch für Bettwäsche?", "de"),
+    (
+        "Hab über euren #werbung Post bestellt, 15 % auf alles, und seit 3 Wochen kommt nichts an. "
+        "Wo ist mein Paket?",
+        "de",
+    ),
+    ("I saw the #ad with £20 off your first box, does it work for existing customers too?", "en"),
+    (
+        "Vielen Dank für Ihre Nachricht. Leider ist die Filiale trotzdem geschlossen, obwohl die App "
+        "sie als offen zeigt. Wann öffnet sie?",
+        "de",
+    ),
+    (
+        "Thank you for your email, but my account is still closed and I can't log in. Can someone call me?",
+        "en",
+    ),
+    ("Ich wurde als Gewinner eures Gewinnspiels ausgewählt, wann kommt der Preis?", "de"),
+    ("Your app says I've been selected for the giveaway, is that real? Nobody has contacted me.", "en"),
+]
+
+
+@pytest.mark.parametrize(("reason", "text", "language"), NO_REPLY_1_7)
+def test_no_reply_reasons_1_7(reason: str, text: str, language: str) -> None:
+    test_no_reply_reasons(reason, text, language)
+
+
+@pytest.mark.parametrize(("text", "language"), KEEP_REPLY_1_7)
+def test_what_looks_like_an_ad_a_notice_or_a_prize_keeps_its_reply(text: str, language: str) -> None:
+    result = classify_post(text, language)
+    assert result.needs_reply is True, result.reasons
+
+
 @pytest.mark.parametrize(("reason", "text", "language"), NO_REPLY)
 def test_no_reply_reasons(reason: str, text: str, language: str) -> None:
     result = classify_post(text, language)
@@ -686,7 +772,7 @@ def test_a_bot_flagged_author_gets_no_reply_with_a_reason() -> None:
     assert result.urgency == ()  # a bot's "Störung" is no outage report by a customer
     unflagged = Triager().triage(TriageInput(text=text, channel="twitter", created_at=NOW), GERMAN_BRAND)
     assert unflagged.needs_reply is True
-    assert TRIAGE_VERSION == "1.6.0"
+    assert TRIAGE_VERSION == "1.7.0"
 
 
 def test_a_caption_is_soft_the_llm_still_decides_it() -> None:

