@@ -41,7 +41,10 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 # 1.7.0: an ad's disclosure tag (#anzeige, #werbung, #ad: lost its "#" before matching) and offers to
 #        everyone ("bekommt ihr 15 %", "£20 off your first box") mark an ad; prices of more than one digit
 #        match; auto-replies that announce a closure are automated (lexicon [auto_reply]); prizes
-#        nobody entered for ("du wurdest heute als einer von 10 Gewinnern ausgewählt", "claim yours here")
+#        nobody entered for ("du wurdest heute als einer von 10 Gewinnern ausgewählt", "claim yours here");
+#        a business offering its service ("Wir reparieren ...", "I'm a qualified tutor", lexicon
+#        [offer_voice]) is a business voice that is no strong cue: beside a question or report it keeps
+#        the reply (so does "Ich bin Fotografin und ..." now, which was strong before)
 TRIAGE_VERSION = "1.7.0"
 
 logger = logging.getLogger(__name__)

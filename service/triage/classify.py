@@ -176,6 +176,7 @@ _FIRST_PERSON = _words_regex(lexicon.FIRST_PERSON)
 _SERVICE = _words_regex(p for pats in lexicon.SERVICE_TERMS.values() for p in pats)
 _AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED))
 _AUTO_REPLY = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTO_REPLY))
+_OFFER_VOICE = _words_regex(lexicon.OFFER_VOICE)
 _AD_DISCLOSURE = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AD_DISCLOSURE))
 _AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED_OPENERS))
 _RESOLVED = _WeightedCues(lexicon.RESOLVED)
@@ -612,6 +613,9 @@ def _read(post: CleanPost, language: str) -> _Reading:
         # weighs as a business voice, but is no strong cue: a customer who quotes a disclosed ad and
         # asks or complains about it ("hab über euren #werbung-Post bestellt, nix kam an") still asks
         promotion.add(2, disclosure.group(0).strip(), strong=False)
+    offer = _OFFER_VOICE.search(masked)  # the text without the cues counted above
+    if offer:
+        promotion.add(2, offer.group(0).strip(" .!?:;"), strong=False)  # not strong, as the disclosure
     if promotion.total:
         if post.links or _DOMAIN.search(post.text):
             promotion.add(1, "link")

@@ -80,6 +80,7 @@ MARVEL_INTENSIFIERS: tuple[str, ...] = _list(_raw["rhetorical_intensified"]["int
 MARVEL_PRAISE: tuple[str, ...] = _list(_raw["rhetorical_intensified"]["praise"])
 PROMOTION: Cues = {"any": {int(w): _list(v) for w, v in _raw["promotion"].items()}}
 AD_DISCLOSURE: tuple[str, ...] = _list(_raw["ad_disclosure"]["any"])
+OFFER_VOICE: tuple[str, ...] = _list(_raw["offer_voice"]["any"])
 CHIT_CHAT: tuple[str, ...] = _list(_raw["chit_chat"]["any"])
 CROWD_QUESTIONS: tuple[str, ...] = _list(_raw["chit_chat"]["crowd_questions"])
 PHOTO_EMOJI: frozenset[str] = frozenset(_raw["chit_chat"]["photo_emoji"])

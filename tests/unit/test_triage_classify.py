@@ -650,8 +650,49 @@ NO_REPLY_1_7 = [
         "en",
     ),
 ]
+# A business offering its service to the reader, after a hook question (lexicon [offer_voice])
+NO_REPLY_1_7 += [
+    (
+        "advert",
+        "Handy-Display gesprungen? 📱 Wir reparieren alle Modelle in 30 Minuten. Handydoc am "
+        "Bahnhof, kommt vorbei!",
+        "de",
+    ),
+    (
+        "advert",
+        "Garden a jungle? 🌿 We offer weekly garden care across Leeds, first visit free. Book at "
+        "greenhands.example",
+        "en",
+    ),
+    (
+        "advert",
+        "Hochzeit geplant? 💍 Ich bin freiberufliche Fotografin in Köln, Pakete ab 490 €. Portfolio: "
+        "linsenliebe.example",
+        "de",
+    ),
+]
 # ...and what looks like them but asks the brand or reports a problem: it keeps its reply.
 KEEP_REPLY_1_7 = [
+    ("Wir reparieren das Rad gerade selbst, aber der Akku lädt nicht mehr. Ist das ein Garantiefall?", "de"),
+    (
+        "Wir liefern euch seit Jahren Kunden, aber eure App zeigt seit gestern keine Buchungen "
+        "mehr. Was ist da los? shot.example",
+        "de",
+    ),
+    (
+        "I teach at a primary school and the school discount stopped working, first lesson free "
+        "offer too. Can you help?",
+        "en",
+    ),
+    (
+        "Ich bin freiberufliche Fotografin und euer Abo ab 49 € wurde zweimal abgebucht. Bitte "
+        "erstattet das!",
+        "de",
+    ),
+    (
+        "We fix bikes for a living and your spare part arrived broken. Who do I contact for a replacement?",
+        "en",
+    ),
     (
         "Mein Code LENA20 bekommt ihr angeblich 20 % auf alles, bei mir geht er nicht. Was mache ich falsch?",
         "de",
