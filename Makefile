@@ -54,8 +54,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy service
 
+# Tests run in TEST_WORKERS processes (pytest-xdist): each test has its own database, folders and ports.
+TEST_WORKERS ?= 2
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 # Longer runs of what the suite runs bounded (RELIABILITY.md): schemathesis with 500 examples per
 # operation, role and mode; the chaos tests with 5000 posts and 1000 approvals. Both databases.
