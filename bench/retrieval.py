@@ -537,7 +537,7 @@ POST_SETS = {
     # measured once (session 7, BENCHMARKS.md), then seen (its misses read in session 8)
     "oos8": (ROOT / "bench" / "data" / "oos8", True),
     # frozen 2026-12-03 by a helper who read no service code and none of the sets but oos8's format;
-    # out of sample until it is measured once with the session's final code
+    # measured once with session 8's final code (BENCHMARKS.md); nothing tuned on it yet
     "oos9": (ROOT / "bench" / "data" / "oos9", False),
 }
 

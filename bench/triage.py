@@ -136,7 +136,8 @@ POST_SETS = {
     # frozen 2026-12-03 by a helper who read no service code and none of the sets but oos7's format;
     # measured once (session 7, BENCHMARKS.md), then seen (its misses read in session 8)
     "oos8": (ROOT / "bench" / "data" / "oos8", True),
-    # frozen 2026-12-03 by a helper who read no service code and none of the sets but oos8's format
+    # frozen 2026-12-03 by a helper who read no service code and none of the sets but oos8's format;
+    # measured once with session 8's final code (BENCHMARKS.md); nothing tuned on it yet
     "oos9": (ROOT / "bench" / "data" / "oos9", False),
 }
 REPLY_INTENTS = ("question", "complaint", "request", "feedback")
