@@ -44,7 +44,9 @@ __all__ = ["TRIAGE_VERSION", "BrandPolicy", "LLMVerdict", "TriageInput", "Triage
 #        nobody entered for ("du wurdest heute als einer von 10 Gewinnern ausgewählt", "claim yours here");
 #        a business offering its service ("Wir reparieren ...", "I'm a qualified tutor", lexicon
 #        [offer_voice]) is a business voice that is no strong cue: beside a question or report it keeps
-#        the reply (so does "Ich bin Fotografin und ..." now, which was strong before)
+#        the reply (so does "Ich bin Fotografin und ..." now, which was strong before); thanks for a cost
+#        or a wait ("cheers for the £40 cancellation fee") and thanks that something happened without a
+#        word to anyone ("danke, dass der Kurs einfach ausfällt und keiner Bescheid sagt") are ironic
 TRIAGE_VERSION = "1.7.0"
 
 logger = logging.getLogger(__name__)

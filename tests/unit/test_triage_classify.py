@@ -561,6 +561,20 @@ NOT_IRONIC_1_6 = [
 ]
 
 
+# 1.7: thanks for a cost or a wait, and thanks that something happened without a word to anyone
+IRONIC_1_6 += [
+    ("Danke, dass der Zug schon wieder ausfällt und niemand eine Durchsage macht 👏", "de"),
+    ("Thanks for the £25 late fee when your own app was down all weekend. Brilliant.", "en"),
+    ("Danke für die Mahngebühr von 5 €, obwohl ich pünktlich überwiesen habe 👍", "de"),
+    ("Cheers for the delay, again, and no one told us anything", "en"),
+]
+NOT_IRONIC_1_6 += [
+    ("Danke für die Erstattung der Gebühr, ging super schnell!", "de"),
+    ("Danke, dass ihr mir einfach so geholfen habt 😊", "de"),
+    ("Thanks for waiving the fee, really appreciate it!", "en"),
+]
+
+
 @pytest.mark.parametrize(("text", "language"), IRONIC_1_6)
 def test_ironic_thanks_or_praise_is_a_complaint(text: str, language: str) -> None:
     result = classify_post(text, language)
