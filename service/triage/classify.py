@@ -112,6 +112,12 @@ def _words_regex(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
 
 
+def _any_regex(patterns: Iterable[str]) -> re.Pattern[str]:
+    """The patterns as written, without word boundaries around them: for lists matched on the raw post,
+    where they anchor themselves (a "#", a "^")."""
+    return re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in patterns))
+
+
 def _praise_words() -> list[str]:
     """Words a marvelling question praises with: its own list and every positive word."""
     words = list(lexicon.MARVEL_PRAISE)
@@ -174,11 +180,11 @@ _THANKS = {lang: _words_regex(p) for lang, p in lexicon.THANKS.items()}
 _ADDRESS = _words_regex(p for pats in lexicon.ADDRESS.values() for p in pats)
 _FIRST_PERSON = _words_regex(lexicon.FIRST_PERSON)
 _SERVICE = _words_regex(p for pats in lexicon.SERVICE_TERMS.values() for p in pats)
-_AUTOMATED = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED))
-_AUTO_REPLY = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTO_REPLY))
+_AUTOMATED = _any_regex(lexicon.AUTOMATED)
+_AUTO_REPLY = _any_regex(lexicon.AUTO_REPLY)
 _OFFER_VOICE = _words_regex(lexicon.OFFER_VOICE)
-_AD_DISCLOSURE = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AD_DISCLOSURE))
-_AUTOMATED_OPENER = re.compile("|".join(f"(?:{_fold_pattern(p)})" for p in lexicon.AUTOMATED_OPENERS))
+_AD_DISCLOSURE = _any_regex(lexicon.AD_DISCLOSURE)
+_AUTOMATED_OPENER = _any_regex(lexicon.AUTOMATED_OPENERS)
 _RESOLVED = _WeightedCues(lexicon.RESOLVED)
 _RHETORICAL = _words_regex(p for pats in lexicon.RHETORICAL_PRAISE.values() for p in pats)
 # the whole sentence after a question, its own answer ("Bester Support? Ihr!"); modifiers allowed around it
@@ -608,7 +614,8 @@ def _read(post: CleanPost, language: str) -> _Reading:
         for weight, cue in zip([1] * SPAM_FORMAT_MAX, form.cues, strict=False):
             spam.add(weight, cue)
     promotion, masked = _PROMOTION.score_and_mask(masked, ("any",))
-    disclosure = _AD_DISCLOSURE.search(fold(post.raw))
+    raw = fold(post.raw)  # hashtags keep their "#" here, and the post its first words
+    disclosure = _AD_DISCLOSURE.search(raw)
     if disclosure:
         # weighs as a business voice, but is no strong cue: a customer who quotes a disclosed ad and
         # asks or complains about it ("hab über euren #werbung-Post bestellt, nix kam an") still asks
@@ -648,10 +655,10 @@ def _read(post: CleanPost, language: str) -> _Reading:
         sentiment_score=sentiment_score,
         addressed=post.handles > 0 or bool(_ADDRESS.search(folded)),
         service=bool(_SERVICE.search(folded)),
-        automated=bool(_AUTOMATED.search(fold(post.raw))) or bool(_AUTOMATED.search(post.folded)),
+        automated=bool(_AUTOMATED.search(raw)) or bool(_AUTOMATED.search(post.folded)),
         acknowledgement=bool(_ACK.match(bare)) or (not bare and thanks > 0),
         automated_opener=bool(_AUTOMATED_OPENER.match(post.folded)),
-        auto_reply=bool(_AUTO_REPLY.search(fold(post.raw))),
+        auto_reply=bool(_AUTO_REPLY.search(raw)),
         rhetorical=tuple(rhetorical),
         pronoun_address=bool(_ADDRESS.search(folded)),
         chit_chat=crowd or bool(_CHIT_CHAT.search(folded)),

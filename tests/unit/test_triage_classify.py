@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from service.triage import TRIAGE_VERSION, BrandPolicy, TriageInput, Triager
+from service.triage import TRIAGE_VERSION, BrandPolicy, TriageInput, Triager, classify
 from service.triage.classify import NearestVote, classify_post
 from service.triage.language import detect_language
 from service.triage.models import LLMVerdict
@@ -879,6 +879,26 @@ def test_a_certain_model_cannot_take_a_reply_the_rules_found(text: str, language
 def test_the_model_leaves_numbers_and_signed_off_reports_alone(text: str, language: str) -> None:
     result = classify_post(text, language, no_reply_chance=_certain(1.0))
     assert result.needs_reply is True, result.reasons
+
+
+def test_the_wider_gate_lets_the_model_read_open_posts_that_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    # bench/reply_model_cv.py --open-reported-sure: off (None) in the service
+    text = "Tag 1 mit dem neuen Rad, 40 km geschafft"  # a number: the model is not asked by default
+    asked: list[str | None] = []
+
+    def chance(part: str | None) -> float:
+        asked.append(part)
+        return 0.95
+
+    assert classify_post(text, "de", no_reply_chance=chance).needs_reply is True and asked == []
+    monkeypatch.setattr(classify, "MODEL_OPEN_REPORTED_SURE", 0.9)
+    wider = classify_post(text, "de", no_reply_chance=chance)
+    assert (wider.needs_reply, wider.uncertain) == (False, True) and asked == [None]
+    monkeypatch.setattr(classify, "MODEL_OPEN_REPORTED_SURE", 0.99)
+    assert classify_post(text, "de", no_reply_chance=chance).needs_reply is True
+    # thanks that sign off a report stay out of it
+    report = "Bestellt hatte ich zwei Hüllen, im Paket lag nur eine einzige. Danke."
+    assert classify_post(report, "de", no_reply_chance=_certain(1.0)).needs_reply is True
 
 
 def test_the_model_decides_an_open_post_softly_and_only_when_sure() -> None:

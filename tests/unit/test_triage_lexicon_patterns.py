@@ -18,18 +18,13 @@ RAW_SECTIONS = {"automated", "ad_disclosure", "auto_reply"}
 
 
 def _patterns(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(where, pattern) of every entry; a list inside a list is one long pattern written in pieces."""
     if isinstance(node, dict):
         for key, value in node.items():
             yield from _patterns(value, f"{path}.{key}")
     elif isinstance(node, list):
-        if node and all(isinstance(v, str) for v in node) and path.endswith("]"):
-            yield path, "".join(node)  # a long pattern written in pieces
-            return
-        for index, value in enumerate(node):
-            if isinstance(value, list):
-                yield path, "".join(value)
-            else:
-                yield from _patterns(value, f"{path}[{index}]")
+        for value in node:
+            yield (path, "".join(value)) if isinstance(value, list) else (path, str(value))
     elif isinstance(node, str):
         yield path, node
 
